@@ -1,0 +1,221 @@
+"""Command line: ``bayes-rescue fit | check | priors`` (also ``scripts/fit.py``, ``scripts/check.py``).
+
+Exit codes: 0 success; 2 bad input (one-line message, nothing written); 3 sampler diagnostics failed
+after a retry (nothing written unless ``--keep-going``); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bayes_rescue.errors import InputError
+
+EXIT_INPUT = 2
+EXIT_DIAGNOSTICS = 3
+DEFAULT_MODELS_DIR = Path("models")
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        return v
+
+    return parse
+
+
+def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (lo < v < hi):
+            raise argparse.ArgumentTypeError(f"{name} must be in ({lo}, {hi}), got {v}")
+        return v
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        raise InputError(message.replace("\n", " "), field=self.prog)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bayes-rescue", description="Bayesian reanalysis of two-arm subgrouped binary outcomes.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    f = sub.add_parser("fit", help="fit the model under one or more priors and write a run directory")
+    f.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
+    f.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
+    f.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
+    f.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (1000)")
+    f.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
+    f.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
+    f.add_argument("--seed", type=int, default=20250531, help="random seed (20250531)")
+    f.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.9)
+    f.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
+    f.add_argument("--mcid", type=_prob("--mcid"), nargs="+", default=[0.05, 0.10],
+                   help="benefit thresholds on the risk difference (0.05 0.10 = 5 and 10 points)")
+    f.add_argument("--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the RD (0.02)")
+    f.add_argument("--out", type=Path, default=None, help="run directory (default: models/<name>)")
+    f.add_argument("--name", default=None, help="run name (default: <data>-<prior>-<model>-<UTC time>)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    f.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
+    f.add_argument("--no-figures", action="store_true", help="skip the figures")
+
+    c = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
+    c.add_argument("--data", default="bundled:chen2025")
+    c.add_argument("--out", type=Path, default=None, help="also write the table as CSV here")
+
+    q = sub.add_parser("priors", help="list the bundled priors with every distribution")
+    q.add_argument("--prior", default="all", help="bundled name, path, comma list, or all")
+    return p
+
+
+def _run_name(args) -> str:
+    data = Path(str(args.data).removeprefix("bundled:")).stem
+    prior = args.prior if args.prior == "all" or "," in args.prior else Path(args.prior).stem
+    prior = prior.replace(",", "+")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{data}-{prior}-{args.model}-{stamp}"
+
+
+def cmd_fit(args, argv: list[str]) -> int:
+    import logging
+
+    import pandas as pd
+
+    from bayes_rescue import io
+    from bayes_rescue.data import load_counts
+    from bayes_rescue.fit import SamplerSettings, fit, package_versions
+    from bayes_rescue.model import ModelSpec
+    from bayes_rescue.plots import make_figures
+    from bayes_rescue.priors import resolve_priors
+    from bayes_rescue.summary import describe, draws_table, summarize
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
+    data = load_counts(args.data)
+    priors = resolve_priors(args.prior)
+    specs = [ModelSpec(data, p, args.model) for p in priors]  # validates prior coverage before sampling
+    name = args.name or _run_name(args)
+    if args.name is not None and ("/" in name or name.startswith(".") or not name.strip()):
+        raise InputError("must be a plain folder name", field="--name")
+    target = args.out if args.out is not None else DEFAULT_MODELS_DIR / name
+    if target.exists() and not args.overwrite:
+        raise InputError("run directory already exists; choose another --name or pass --overwrite", source=target)
+    settings = SamplerSettings(
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+        target_accept=args.target_accept, prior_draws=args.prior_draws,
+    )
+    mcids = tuple(sorted(set(args.mcid)))
+    t0 = time.perf_counter()
+    results = []
+    for spec in specs:
+        print(f"fitting prior '{spec.prior.name}' ({spec.kind}) ...", flush=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # reported below, loudly
+            results.append(fit(spec, settings))
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(
+            f"WARNING: prior '{r.spec.prior.name}': sampler diagnostics FAILED after {r.attempts} attempts: "
+            + "; ".join(r.diagnostics.problems()),
+            file=sys.stderr,
+        )
+    if failed and not args.keep_going:
+        print("ERROR: not writing results from a sampler that did not converge (use --keep-going to"
+              " write them with the failure recorded)", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    summary = pd.concat([summarize(r, mcids=mcids, rope=args.rope) for r in results], ignore_index=True)
+    single = len(results) == 1
+    with io.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
+        for r in results:
+            sub = tmp if single else tmp / r.spec.prior.name
+            sub.mkdir(parents=True, exist_ok=True)
+            r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
+            io.save_tree(r.tree, sub / "posterior.nc")
+            if not args.no_figures:
+                make_figures(r, summary[summary["prior"] == r.spec.prior.name], sub / "figures")
+        summary.to_csv(tmp / "summary.csv", index=False)
+        pd.concat([draws_table(r) for r in results], ignore_index=True).to_csv(tmp / "draws.csv", index=False)
+        meta = {
+            "command": shlex.join(["bayes-rescue", "fit", *argv]),
+            "argv": argv,
+            "created_utc": datetime.now(UTC).isoformat(),
+            "data": {"source": data.source, "sha256": data.sha256},
+            "priors": [{"name": r.spec.prior.name, "origin": r.spec.prior.origin, "sha256": r.spec.prior.sha256} for r in results],
+            "model": args.model,
+            "settings": json.loads(results[0].tree.attrs["bayes_rescue_settings"]),
+            "mcids": list(mcids),
+            "rope": args.rope,
+            "versions": package_versions(),
+            "diagnostics": {r.spec.prior.name: {**r.diagnostics.to_dict(), "attempts": r.attempts} for r in results},
+            "all_diagnostics_passed": not failed,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        io.write_json(tmp / "summary.json", {"meta": meta, "rows": json.loads(summary.to_json(orient="records"))})
+        io.write_json(tmp / "manifest.json", {**meta, "files": io.file_hashes(tmp)})
+    print()
+    print(describe(summary, mcids=mcids))
+    if failed:
+        print(f"\nWARNING: diagnostics FAILED for {', '.join(r.spec.prior.name for r in failed)};"
+              " these numbers are not reliable.", file=sys.stderr)
+    print(f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, posterior.nc, figures/, manifest.json)")
+    return EXIT_DIAGNOSTICS if failed else 0
+
+
+def cmd_check(args) -> int:
+    from bayes_rescue.check import check_table, describe_check
+    from bayes_rescue.data import load_counts
+
+    table = check_table(load_counts(args.data))
+    print(describe_check(table))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"\ntable written to {args.out}")
+    return 0
+
+
+def cmd_priors(args) -> int:
+    from bayes_rescue.priors import resolve_priors
+
+    for spec in resolve_priors(args.prior):
+        print(repr(spec))
+        print(f"  origin: {spec.origin}\n  rationale: {spec.rationale}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "fit":
+            return cmd_fit(args, argv[1:])
+        if args.command == "check":
+            return cmd_check(args)
+        return cmd_priors(args)
+    except InputError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

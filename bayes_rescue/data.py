@@ -1,0 +1,421 @@
+"""Tidy counts: loading, validation and the bundled cohort.
+
+The counts format (CSV, UTF-8, a BOM is tolerated) has one row per outcome x subgroup x arm:
+
+==============  ========  ==================================================================
+column          required  meaning
+==============  ========  ==================================================================
+``outcome``     yes       outcome name (letters, digits, ``_ . -``)
+``subgroup``    yes       subgroup name; subgroups of one outcome are disjoint and together
+                          make up the cohort (use one subgroup, e.g. ``all``, for no split)
+``arm``         yes       ``treatment`` or ``control``
+``events``      yes       patients with the outcome (integer, 0 <= events <= total)
+``total``       yes       patients in the arm and subgroup (integer >= 1)
+``direction``   no        ``higher`` (more events is better) or ``lower``; may be left blank
+                          for the known outcome names in :data:`KNOWN_DIRECTIONS`
+``provenance``  no        ``reported`` or ``derived_from_percent`` (or free text)
+``reported_p``  no        the P value the source printed for this outcome x subgroup
+``note``        no        free text
+==============  ========  ==================================================================
+
+Any other column is an error, as are duplicate rows, a missing arm, and subgroups whose arm totals do not
+add up to the same cohort for every outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_rescue.errors import InputError
+
+REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
+OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note")
+ARMS = ("treatment", "control")
+DIRECTIONS = ("higher", "lower")
+#: Outcome names whose direction is known: ``higher`` means more events is better.
+KNOWN_DIRECTIONS: dict[str, str] = {
+    "mrs_0_2": "higher",
+    "mrs_0_1": "higher",
+    "favourable": "higher",
+    "favorable": "higher",
+    "functional_independence": "higher",
+    "mortality": "lower",
+    "death": "lower",
+    "sich": "lower",
+}
+#: Name of the cohort-level (standardised) row in every summary; not allowed as a subgroup name.
+OVERALL = "overall"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_INT = re.compile(r"^[+]?\d+$")
+BUNDLED_COHORT = "chen2025"
+
+
+@dataclass(frozen=True)
+class CountsData:
+    """Validated two-arm binary-outcome counts.
+
+    Attributes
+    ----------
+    table
+        Tidy frame, one row per outcome x subgroup x arm, columns ``outcome, subgroup, arm, events,
+        total, provenance, reported_p, note`` in file order.
+    directions
+        ``outcome -> "higher" | "lower"``.
+    source
+        Where the counts came from (a path, or ``bundled:<name>``).
+    sha256
+        Hash of the file's bytes, recorded in every run's manifest.
+    """
+
+    table: pd.DataFrame
+    directions: dict[str, str]
+    source: str
+    sha256: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[str]:
+        """Outcomes in order of first appearance."""
+        return list(dict.fromkeys(self.table["outcome"]))
+
+    def subgroups(self, outcome: str) -> list[str]:
+        """Subgroups of ``outcome`` in order of first appearance."""
+        rows = self.table[self.table["outcome"] == outcome]
+        return list(dict.fromkeys(rows["subgroup"]))
+
+    def cells(self) -> pd.DataFrame:
+        """One row per outcome x subgroup with ``y_t, n_t, y_c, n_c`` (treatment/control counts)."""
+        t = self.table
+        out = []
+        for outcome in self.outcomes:
+            for sg in self.subgroups(outcome):
+                rows = t[(t["outcome"] == outcome) & (t["subgroup"] == sg)].set_index("arm")
+                out.append(
+                    {
+                        "outcome": outcome,
+                        "subgroup": sg,
+                        "y_t": int(rows.loc["treatment", "events"]),
+                        "n_t": int(rows.loc["treatment", "total"]),
+                        "y_c": int(rows.loc["control", "events"]),
+                        "n_c": int(rows.loc["control", "total"]),
+                        "direction": self.directions[outcome],
+                    }
+                )
+        return pd.DataFrame(out)
+
+    def to_csv_text(self) -> str:
+        """The validated table as CSV text (used to store the data inside a saved posterior)."""
+        cols = ["outcome", "subgroup", "arm", "events", "total", "provenance", "reported_p", "note"]
+        frame = self.table[cols].copy()
+        frame.insert(3, "direction", frame["outcome"].map(self.directions))
+        return frame.to_csv(index=False, lineterminator="\n")
+
+
+def _read_text(path: Path) -> tuple[str, bytes]:
+    if not path.exists():
+        raise InputError("no such file", source=path)
+    if path.is_dir():
+        raise InputError("is a directory, not a counts file", source=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror})", source=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=path
+        ) from None
+    if "\x00" in text:
+        raise InputError("contains NUL bytes: not a text CSV file", source=path)
+    return text, raw
+
+
+def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
+    v = value.strip()
+    if v == "":
+        raise InputError("is empty; expected a whole number", source=source, line=line, field=field)
+    if not _INT.match(v):
+        raise InputError(
+            f"'{v[:40]}' is not a non-negative whole number", source=source, line=line, field=field
+        )
+    n = int(v)
+    if n > 10**9:
+        raise InputError(f"{n} is implausibly large (> 1e9)", source=source, line=line, field=field)
+    return n
+
+
+def _parse_p(value: str, *, source: str, line: int) -> str:
+    """Validate a printed P value; keep its text, whose decimals say how precisely it was printed."""
+    v = value.strip()
+    if v == "":
+        return ""
+    try:
+        p = float(v)
+    except ValueError:
+        raise InputError(
+            f"'{v[:40]}' is not a number", source=source, line=line, field="reported_p"
+        ) from None
+    if not (0.0 <= p <= 1.0):
+        raise InputError(f"{v} is not in [0, 1]", source=source, line=line, field="reported_p")
+    return v
+
+
+def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = None) -> CountsData:
+    """Validate counts given as CSV text; see the module docstring for the format.
+
+    Raises
+    ------
+    InputError
+        With the file, line and field of the first problem found.
+    """
+    if text.strip() == "":
+        raise InputError("is empty; expected a header line and counts", source=source)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"is not valid CSV ({exc})", source=source) from None
+    header = [h.strip() for h in rows[0]]
+    seen: set[str] = set()
+    for col in header:
+        if col in seen:
+            raise InputError("column appears twice in the header", source=source, line=1, field=col)
+        seen.add(col)
+        if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+            raise InputError(
+                "unknown column; allowed: " + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS),
+                source=source,
+                line=1,
+                field=col or "<blank>",
+            )
+    for col in REQUIRED_COLUMNS:
+        if col not in seen:
+            raise InputError("required column is missing", source=source, line=1, field=col)
+
+    records = []
+    keys: dict[tuple[str, str, str], int] = {}
+    directions: dict[str, tuple[str, int]] = {}
+    for i, row in enumerate(rows[1:], start=2):
+        if not row or all(c.strip() == "" for c in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(
+                f"has {len(row)} fields, the header has {len(header)}", source=source, line=i
+            )
+        rec = {h: c.strip() for h, c in zip(header, row, strict=True)}
+        for name in ("outcome", "subgroup"):
+            if not _NAME.match(rec[name]):
+                raise InputError(
+                    f"'{rec[name][:40]}' is not a valid name (letters, digits, '_', '.', '-';"
+                    " starting with a letter or digit)",
+                    source=source,
+                    line=i,
+                    field=name,
+                )
+        if rec["subgroup"] == OVERALL:
+            raise InputError(
+                f"'{OVERALL}' is reserved for the cohort-level summary; rename the subgroup",
+                source=source,
+                line=i,
+                field="subgroup",
+            )
+        if rec["arm"] not in ARMS:
+            raise InputError(
+                f"'{rec['arm'][:40]}' is not an arm; expected 'treatment' or 'control'",
+                source=source,
+                line=i,
+                field="arm",
+            )
+        events = _parse_count(rec["events"], source=source, line=i, field="events")
+        total = _parse_count(rec["total"], source=source, line=i, field="total")
+        if total == 0:
+            raise InputError("is 0; an arm needs at least one patient", source=source, line=i, field="total")
+        if events > total:
+            raise InputError(
+                f"{events} events exceed the total of {total}", source=source, line=i, field="events"
+            )
+        key = (rec["outcome"], rec["subgroup"], rec["arm"])
+        if key in keys:
+            raise InputError(
+                f"duplicate of line {keys[key]} (same outcome, subgroup and arm)",
+                source=source,
+                line=i,
+                field="arm",
+            )
+        keys[key] = i
+        direction = rec.get("direction", "")
+        if direction:
+            if direction not in DIRECTIONS:
+                raise InputError(
+                    f"'{direction[:40]}' is not 'higher' or 'lower'",
+                    source=source,
+                    line=i,
+                    field="direction",
+                )
+            prev = directions.get(rec["outcome"])
+            if prev and prev[0] != direction:
+                raise InputError(
+                    f"'{direction}' contradicts '{prev[0]}' on line {prev[1]} for the same outcome",
+                    source=source,
+                    line=i,
+                    field="direction",
+                )
+            directions[rec["outcome"]] = (direction, i)
+        records.append(
+            {
+                "outcome": rec["outcome"],
+                "subgroup": rec["subgroup"],
+                "arm": rec["arm"],
+                "events": events,
+                "total": total,
+                "provenance": rec.get("provenance", ""),
+                "reported_p": _parse_p(rec.get("reported_p", ""), source=source, line=i),
+                "note": rec.get("note", ""),
+                "_line": i,
+            }
+        )
+    if not records:
+        raise InputError("has a header but no counts", source=source, line=2)
+    table = pd.DataFrame.from_records(records)
+
+    # every outcome x subgroup needs both arms
+    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
+        arms = set(grp["arm"])
+        for arm in ARMS:
+            if arm not in arms:
+                raise InputError(
+                    f"outcome '{outcome}', subgroup '{sg}' has no '{arm}' row",
+                    source=source,
+                    line=int(grp["_line"].iloc[0]),
+                    field="arm",
+                )
+    # directions: given, or known
+    resolved: dict[str, str] = {}
+    for outcome in dict.fromkeys(table["outcome"]):
+        if outcome in directions:
+            resolved[outcome] = directions[outcome][0]
+        elif outcome in KNOWN_DIRECTIONS:
+            resolved[outcome] = KNOWN_DIRECTIONS[outcome]
+        else:
+            line = int(table.loc[table["outcome"] == outcome, "_line"].iloc[0])
+            raise InputError(
+                f"outcome '{outcome}' has no known direction; add a 'direction' column"
+                " with 'higher' (more events is better) or 'lower'",
+                source=source,
+                line=line,
+                field="direction",
+            )
+    # subgroups partition one cohort: per arm, the summed totals agree across outcomes
+    sums = table.groupby(["outcome", "arm"], sort=False)["total"].sum()
+    first = table["outcome"].iloc[0]
+    for outcome in dict.fromkeys(table["outcome"]):
+        for arm in ARMS:
+            if sums[(outcome, arm)] != sums[(first, arm)]:
+                line = int(
+                    table.loc[(table["outcome"] == outcome) & (table["arm"] == arm), "_line"].iloc[-1]
+                )
+                raise InputError(
+                    f"the {arm} subgroups of '{outcome}' add up to {sums[(outcome, arm)]} patients"
+                    f" but those of '{first}' to {sums[(first, arm)]}; subgroups must partition"
+                    " the same cohort",
+                    source=source,
+                    line=line,
+                    field="total",
+                )
+    # a reported P belongs to an outcome x subgroup: both arms must agree where both give one
+    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
+        ps = [p for p in grp["reported_p"].unique() if p]
+        if len(ps) > 1:
+            raise InputError(
+                f"the two arms of '{outcome}'/'{sg}' give different reported P values",
+                source=source,
+                line=int(grp["_line"].iloc[-1]),
+                field="reported_p",
+            )
+    digest = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return CountsData(table=table.drop(columns="_line"), directions=resolved, source=source, sha256=digest)
+
+
+def load_counts(path: str | Path) -> CountsData:
+    """Load and validate a counts CSV file (see the module docstring for the format).
+
+    ``path`` may be ``bundled:<name>`` (or just the bundled name) for a dataset shipped with the package;
+    the bundled cohort is also checked against the figures printed in its abstract.
+    """
+    spec = str(path)
+    name = spec.removeprefix("bundled:")
+    if spec.startswith("bundled:") or (name == BUNDLED_COHORT and not Path(spec).exists()):
+        return load_bundled(name)
+    p = Path(path)
+    text, raw = _read_text(p)
+    return parse_counts(text, source=str(p), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def bundled_names() -> list[str]:
+    """Names of the datasets shipped with the package."""
+    root = resources.files("bayes_rescue") / "data"
+    return sorted(p.name.removesuffix(".csv") for p in root.iterdir() if p.name.endswith(".csv"))
+
+
+def load_bundled(name: str = BUNDLED_COHORT) -> CountsData:
+    """Load a bundled dataset and check it against the figures printed in its source."""
+    if name not in bundled_names():
+        raise InputError(
+            f"unknown bundled dataset '{name}'; available: {', '.join(bundled_names())}",
+            field="--data",
+        )
+    root = resources.files("bayes_rescue") / "data"
+    raw = (root / f"{name}.csv").read_bytes()
+    data = parse_counts(
+        raw.decode("utf-8-sig"), source=f"bundled:{name}", sha256=hashlib.sha256(raw).hexdigest()
+    )
+    meta_file = root / f"{name}.toml"
+    meta = tomllib.loads(meta_file.read_text("utf-8")) if meta_file.is_file() else {}
+    if meta:
+        check_against_reported(data, meta)
+    return CountsData(data.table, data.directions, data.source, data.sha256, meta)
+
+
+def check_against_reported(data: CountsData, meta: dict) -> None:
+    """Check counts against printed figures (arm sizes, events/total, percentages to one decimal).
+
+    Raises
+    ------
+    InputError
+        Naming the outcome and arm whose counts disagree with the printed figure.
+    """
+    t = data.table
+    for outcome in data.outcomes:
+        for arm, size in meta.get("arms", {}).items():
+            n = int(t[(t["outcome"] == outcome) & (t["arm"] == arm)]["total"].sum())
+            if n != size:
+                raise InputError(
+                    f"{arm} arm of '{outcome}' has {n} patients, the source prints {size}",
+                    source=data.source,
+                    field="total",
+                )
+    for rep in meta.get("reported", []):
+        rows = t[t["outcome"] == rep["outcome"]]
+        if rep["subgroup"] != "*":
+            rows = rows[rows["subgroup"] == rep["subgroup"]]
+        for arm in ARMS:
+            events, total, pct = rep[arm]
+            sub = rows[rows["arm"] == arm]
+            e, n = int(sub["events"].sum()), int(sub["total"].sum())
+            if (e, n) != (events, total) or round(100 * e / n, 1) != pct:
+                raise InputError(
+                    f"{rep['outcome']}/{rep['subgroup']} {arm}: counts {e}/{n} do not match the"
+                    f" printed {events}/{total} ({pct}%)",
+                    source=data.source,
+                    field="events",
+                )

@@ -1,0 +1,100 @@
+"""Run directories: written in a temporary sibling folder and moved into place only when complete.
+
+Layout of ``models/<run>/``::
+
+    manifest.json        what was run (command line, versions, data and prior hashes, seed, settings,
+                         diagnostics) and the sha256 of every file below
+    summary.csv          one row per prior x outcome x estimand (columns: bayes_rescue.summary)
+    summary.json         the same rows as JSON records, plus the run's metadata
+    draws.csv            per-draw rd / log_or / arm risks per prior x outcome x estimand
+    posterior.nc         the ArviZ DataTree (single-prior run), or <prior>/posterior.nc for each prior
+    figures/*.png        prior_posterior, forest, benefit_curve, rank (or <prior>/figures/*.png)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import xarray as xr
+
+from bayes_rescue.errors import InputError
+
+
+def save_tree(tree: xr.DataTree, path: Path) -> Path:
+    """Write a DataTree to netCDF (h5netcdf). Object-typed variables (nutpie's divergence messages)
+    are stored as strings."""
+    tree = tree.copy()
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        changed = False
+        for name, var in ds.data_vars.items():
+            if var.dtype == object:
+                ds[name] = var.astype(str)
+                changed = True
+        if changed:
+            tree[node.path] = xr.DataTree(ds)
+    tree.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def load_tree(path: str | Path) -> xr.DataTree:
+    """Open a saved posterior DataTree (fully loaded into memory)."""
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return tree.load()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def write_json(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_run_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory beside ``target``; on success move it to ``target``.
+
+    On any exception (including KeyboardInterrupt) the temporary directory is removed and an existing
+    ``target`` is left untouched. An existing ``target`` is replaced only with ``overwrite=True``.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise InputError(
+            "run directory already exists; choose another --name or pass --overwrite", source=target, field="--name"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "run")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

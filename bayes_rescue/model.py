@@ -1,0 +1,150 @@
+"""Model specification (data + prior + structure) and the PyMC model built from it.
+
+Both structures share the binomial likelihood with a logit link. For cell c (one outcome o(c) x one
+subgroup s(c)) with y_t of n_t treated and y_c of n_c control patients having the event::
+
+    y_c[c] ~ Binomial(n_c[c], expit(alpha[c]))
+    y_t[c] ~ Binomial(n_t[c], expit(alpha[c] + delta[c]))
+
+so ``delta[c]`` is the log odds ratio (treatment vs control) of the outcome's event in that subgroup.
+
+**hierarchical** (default): within each outcome o the subgroups are partially pooled, non-centred::
+
+    mu_alpha[o]    ~ Normal(baseline_mean, baseline_sd)
+    sigma_alpha[o] ~ HalfNormal(baseline_tau_sd)
+    alpha[c]       = mu_alpha[o] + sigma_alpha[o] * w[c],      w[c] ~ Normal(0, 1)
+    mu_delta[o]    ~ sum_k pi[o,k] Normal(m[o,k], s[o,k])     (the named prior, a normal mixture)
+    tau[o]         ~ HalfNormal(effect_tau_sd)
+    delta[c]       = mu_delta[o] + tau[o] * z[c],              z[c] ~ Normal(0, 1)
+
+For an outcome with a single subgroup the pooling terms are switched off (``delta = mu_delta``,
+``alpha = mu_alpha``), so the named prior is the prior of that outcome's log OR exactly; its ``tau``,
+``sigma_alpha``, ``w`` and ``z`` then do not touch the likelihood and are drawn from their priors.
+
+**independent**: a separate 2x2 analysis per subgroup with the same priors and no pooling::
+
+    alpha[c] ~ Normal(baseline_mean, baseline_sd)
+    delta[c] ~ sum_k pi[o,k] Normal(m[o,k], s[o,k])
+
+Reported quantities per cell: p_control = expit(alpha), p_treatment = expit(alpha + delta),
+rd = p_treatment - p_control, rr = p_treatment / p_control, log_or = delta. The cohort as a whole
+("overall") is standardised over the subgroups by their sizes (no refit): with weights
+v_s = (n_t[s] + n_c[s]) / sum_s (n_t + n_c), p_arm(overall) = sum_s v_s p_arm[s].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_rescue.data import CountsData
+from bayes_rescue.errors import InputError
+from bayes_rescue.priors import PriorSpec
+
+ModelKind = Literal["hierarchical", "independent"]
+MODEL_KINDS: tuple[str, ...] = ("hierarchical", "independent")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to fit: the counts, the prior and the structure. Building and sampling are separate."""
+
+    data: CountsData
+    prior: PriorSpec
+    kind: ModelKind = "hierarchical"
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise InputError(f"unknown model '{self.kind}'; choose one of {', '.join(MODEL_KINDS)}", field="--model")
+        for outcome in self.data.outcomes:
+            self.prior.effect_for(outcome)  # raises a clear error if the prior does not cover it
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures)."""
+        cells = self.data.cells()
+        outcomes = self.data.outcomes
+        o_idx = cells["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
+        n_sub = cells.groupby("outcome", sort=False).size().reindex(outcomes).to_numpy()
+        effects = [self.prior.effect_for(o) for o in outcomes]
+        k_max = max(len(e.components) for e in effects)
+        w = np.zeros((len(outcomes), k_max))
+        m = np.zeros((len(outcomes), k_max))
+        s = np.ones((len(outcomes), k_max))
+        for i, e in enumerate(effects):
+            k = len(e.components)
+            w[i, :k], m[i, :k], s[i, :k] = e.weights, e.means, e.sds
+        h = self.prior.hyper
+        return {
+            "y_t": cells["y_t"].to_numpy(np.int64),
+            "n_t": cells["n_t"].to_numpy(np.int64),
+            "y_c": cells["y_c"].to_numpy(np.int64),
+            "n_c": cells["n_c"].to_numpy(np.int64),
+            "outcome_idx": o_idx.astype(np.int64),
+            "pooled": (n_sub > 1).astype(float),
+            "prior_w": w,
+            "prior_mu": m,
+            "prior_sd": s,
+            "hyper": np.array(
+                [h["baseline_mean"], h["baseline_sd"], h["baseline_tau_sd"], h["effect_tau_sd"]], dtype=float
+            ),
+        }
+
+    def coords(self) -> dict[str, list[str]]:
+        cells = self.data.cells()
+        k_max = max(len(self.prior.effect_for(o).components) for o in self.data.outcomes)
+        return {
+            "outcome": self.data.outcomes,
+            "cell": [f"{o}/{s}" for o, s in zip(cells["outcome"], cells["subgroup"], strict=True)],
+            "component": [f"k{i}" for i in range(k_max)],
+        }
+
+
+def _effect_prior(name: str, a: dict, o_idx, dims: str, k_max: int) -> pt.TensorVariable:
+    """The named prior on log OR: a normal mixture (a plain normal when it has one component).
+
+    Mixtures of outcomes with fewer components than ``k_max`` are padded with zero-weight components,
+    which add nothing to the density (log 0 = -inf inside a logsumexp).
+    """
+    w = a["prior_w"][o_idx] if dims == "cell" else a["prior_w"]
+    mu = a["prior_mu"][o_idx] if dims == "cell" else a["prior_mu"]
+    sd = a["prior_sd"][o_idx] if dims == "cell" else a["prior_sd"]
+    if k_max == 1:
+        return pm.Normal(name, mu=mu[:, 0], sigma=sd[:, 0], dims=dims)
+    return pm.NormalMixture(name, w=w, mu=mu, sigma=sd, dims=dims)
+
+
+def build_model(spec: ModelSpec) -> pm.Model:
+    """Build the PyMC model for ``spec`` (see the module docstring for the mathematics).
+
+    Data and prior parameters are ``pm.Data`` containers, so a compiled model can be reused with other
+    counts or priors of the same shape.
+    """
+    arrays = spec.arrays()
+    k_max = arrays["prior_w"].shape[1]
+    with pm.Model(coords=spec.coords()) as model:
+        d = {k: pm.Data(k, v) for k, v in arrays.items() if k != "outcome_idx"}
+        o_idx = arrays["outcome_idx"]
+        pm.Data("outcome_idx", o_idx, dims="cell")
+        hyper = d["hyper"]
+        if spec.kind == "hierarchical":
+            mu_alpha = pm.Normal("mu_alpha", mu=hyper[0], sigma=hyper[1], dims="outcome")
+            sigma_alpha = pm.HalfNormal("sigma_alpha", sigma=hyper[2], dims="outcome")
+            w = pm.Normal("w", 0.0, 1.0, dims="cell")
+            mu_delta = _effect_prior("mu_delta", d, o_idx, dims="outcome", k_max=k_max)
+            tau = pm.HalfNormal("tau", sigma=hyper[3], dims="outcome")
+            z = pm.Normal("z", 0.0, 1.0, dims="cell")
+            on = d["pooled"][o_idx]
+            alpha = pm.Deterministic("alpha", mu_alpha[o_idx] + on * sigma_alpha[o_idx] * w, dims="cell")
+            delta = pm.Deterministic("log_or", mu_delta[o_idx] + on * tau[o_idx] * z, dims="cell")
+        else:
+            alpha = pm.Normal("alpha", mu=hyper[0], sigma=hyper[1], dims="cell")
+            delta = _effect_prior("log_or", d, o_idx, dims="cell", k_max=k_max)
+        p_c = pm.math.invlogit(alpha)
+        p_t = pm.math.invlogit(alpha + delta)
+        pm.Binomial("y_control", n=d["n_c"], p=p_c, observed=d["y_c"], dims="cell")
+        pm.Binomial("y_treatment", n=d["n_t"], p=p_t, observed=d["y_t"], dims="cell")
+    return model

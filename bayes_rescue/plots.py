@@ -1,0 +1,210 @@
+"""Figures. Each figure takes its numbers from a ``*_data`` function that returns a table, so the numbers
+can be tested without images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from bayes_rescue.summary import benefit_sign  # noqa: E402
+
+Z975 = stats.norm.ppf(0.975)
+
+
+def wilson(y: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """Wilson score interval for a proportion (Wilson, JASA 1927)."""
+    p = y / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def newcombe_rd(y_t: int, n_t: int, y_c: int, n_c: int, z: float = Z975) -> tuple[float, float, float]:
+    """Raw risk difference with Newcombe's hybrid score interval (method 10, Stat Med 1998;17:873-890)."""
+    p1, p2 = y_t / n_t, y_c / n_c
+    l1, u1 = wilson(y_t, n_t, z)
+    l2, u2 = wilson(y_c, n_c, z)
+    d = p1 - p2
+    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(d), float(lo), float(hi)
+
+
+def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per prior x estimand: posterior RD (median, 95% ETI) beside the raw RD (Newcombe 95% CI)."""
+    rows = []
+    for _, r in summary.iterrows():
+        d, lo, hi = newcombe_rd(int(r["y_t"]), int(r["n_t"]), int(r["y_c"]), int(r["n_c"]))
+        rows.append(
+            {
+                "prior": r["prior"],
+                "outcome": r["outcome"],
+                "subgroup": r["subgroup"],
+                "level": r["level"],
+                "posterior_rd_median": r["rd_median"],
+                "posterior_rd_eti95_lb": r["rd_eti95_lb"],
+                "posterior_rd_eti95_ub": r["rd_eti95_ub"],
+                "raw_rd": d,
+                "raw_rd_ci95_lb": lo,
+                "raw_rd_ci95_ub": hi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataFrame:
+    """P(benefit >= t) over thresholds t (risk difference in the outcome's beneficial direction)."""
+    from bayes_rescue.fit import estimands
+
+    t = np.linspace(0, 0.5, 101) if thresholds is None else np.asarray(thresholds, float)
+    est = estimands(result.spec)
+    ds = result.tree["effects"].to_dataset()
+    rows = []
+    for _, e in est.iterrows():
+        rdb = benefit_sign(e["direction"]) * ds["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
+        p = (rdb[None, :] >= t[:, None]).mean(axis=1)
+        rows.append(pd.DataFrame({"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def prior_posterior_data(result, n_grid: int = 256) -> pd.DataFrame:
+    """Kernel density of the cohort-level RD under the prior and the posterior, on a common grid."""
+    from bayes_rescue.fit import estimands
+
+    est = estimands(result.spec)
+    post = result.tree["effects"].to_dataset()
+    prior = result.tree["prior_effects"].to_dataset()
+    rows = []
+    for _, e in est[est["level"] == "cohort"].iterrows():
+        a = prior["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
+        b = post["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
+        grid = np.linspace(-1, 1, n_grid)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "outcome": e["outcome"],
+                    "rd": grid,
+                    "prior_density": stats.gaussian_kde(a)(grid),
+                    "posterior_density": stats.gaussian_kde(b)(grid),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def rank_data(result, n_bins: int = 20) -> pd.DataFrame:
+    """Rank histograms (Vehtari et al. 2021): per parameter and chain, counts of pooled ranks per bin.
+
+    Uniform counts across bins and chains indicate mixing. Parameters: every cell's ``log_or`` and
+    ``alpha``, plus ``mu_delta`` and ``tau`` for the hierarchical model.
+    """
+    post = result.tree["posterior"].to_dataset()
+    names = [v for v in ("mu_delta", "tau", "log_or", "alpha") if v in post]
+    rows = []
+    for v in names:
+        da = post[v]
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        for label in da[other[0]].to_numpy() if other else [None]:
+            x = da.sel({other[0]: label}) if other else da
+            arr = x.transpose("chain", "draw").to_numpy()
+            ranks = stats.rankdata(arr.ravel()).reshape(arr.shape)
+            edges = np.linspace(0, arr.size, n_bins + 1)
+            for c in range(arr.shape[0]):
+                counts, _ = np.histogram(ranks[c], bins=edges)
+                rows.append(
+                    pd.DataFrame({"parameter": f"{v}[{label}]" if label is not None else v, "chain": c, "bin": np.arange(n_bins), "count": counts})
+                )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_forest(data: pd.DataFrame, path: Path) -> Path:
+    rows = data.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(
+        rows["posterior_rd_median"] * 100, y + 0.12,
+        xerr=[(rows["posterior_rd_median"] - rows["posterior_rd_eti95_lb"]) * 100, (rows["posterior_rd_eti95_ub"] - rows["posterior_rd_median"]) * 100],
+        fmt="o", color="C0", label="posterior median, 95% ETI",
+    )
+    ax.errorbar(
+        rows["raw_rd"] * 100, y - 0.12,
+        xerr=[(rows["raw_rd"] - rows["raw_rd_ci95_lb"]) * 100, (rows["raw_rd_ci95_ub"] - rows["raw_rd"]) * 100],
+        fmt="s", color="0.5", mfc="white", label="raw, Newcombe 95% CI",
+    )
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [f"{r.prior}: {r.outcome} / {r.subgroup}" for r in rows.itertuples()])
+    ax.set_xlabel("risk difference, treatment - control (percentage points)")
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_benefit_curve(data: pd.DataFrame, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (o, s), g in data.groupby(["outcome", "subgroup"], sort=False):
+        ax.plot(g["threshold"] * 100, g["p_benefit_ge"], label=f"{o} / {s}")
+    for level in (0.5, 0.95):
+        ax.axhline(level, color="0.7", lw=0.8, ls="--")
+    ax.set_xlabel("benefit threshold (risk difference, percentage points)")
+    ax.set_ylabel("posterior P(benefit >= threshold)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_prior_posterior(data: pd.DataFrame, path: Path) -> Path:
+    outcomes = list(dict.fromkeys(data["outcome"]))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(5 * len(outcomes), 3.8), squeeze=False)
+    for ax, o in zip(axes[0], outcomes, strict=True):
+        g = data[data["outcome"] == o]
+        ax.fill_between(g["rd"] * 100, g["prior_density"], color="0.8", label="prior")
+        ax.plot(g["rd"] * 100, g["posterior_density"], color="C0", label="posterior")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(f"{o}: cohort risk difference")
+        ax.set_xlabel("percentage points")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_rank(data: pd.DataFrame, path: Path) -> Path:
+    params = list(dict.fromkeys(data["parameter"]))
+    ncol = 3
+    nrow = int(np.ceil(len(params) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.4 * nrow), squeeze=False)
+    for ax, p in zip(axes.ravel(), params, strict=False):
+        g = data[data["parameter"] == p]
+        for c, gc in g.groupby("chain"):
+            ax.step(gc["bin"], gc["count"], where="mid", label=f"chain {c}")
+        expected = g.groupby("chain")["count"].sum().iloc[0] / g["bin"].nunique()
+        ax.axhline(expected, color="k", lw=0.8, ls="--")
+        ax.set_title(p, fontsize=9)
+        ax.set_ylim(0, None)
+    for ax in axes.ravel()[len(params):]:
+        ax.set_visible(False)
+    fig.suptitle("rank histograms (flat = chains agree)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def make_figures(result, summary: pd.DataFrame, outdir: Path) -> list[Path]:
+    """Write the four standard figures of one fitted prior into ``outdir``; return their paths."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    return [
+        plot_prior_posterior(prior_posterior_data(result), outdir / "prior_posterior.png"),
+        plot_forest(forest_data(summary), outdir / "forest.png"),
+        plot_benefit_curve(benefit_curve_data(result), outdir / "benefit_curve.png"),
+        plot_rank(rank_data(result), outdir / "rank.png"),
+    ]

@@ -1,0 +1,183 @@
+"""Effect summaries: a tidy table (machine-readable) and text (for people), built from raw draws.
+
+Columns of the summary table (one row per prior x outcome x estimand):
+
+- ``prior, model, outcome, subgroup, level`` (``subgroup`` or ``cohort``), ``direction``
+  (``higher``: more events is better), ``y_t, n_t, y_c, n_c`` (observed counts);
+- ``rd_mean, rd_median, rd_eti95_lb, rd_eti95_ub``: risk difference, treatment minus control, as a
+  proportion (0.10 = 10 percentage points), with its 95% equal-tailed interval; likewise
+  ``rr_*`` (risk ratio), ``or_*`` (odds ratio), ``log_or_*``, ``p_control_*`` and ``p_treatment_*``
+  (median and interval only);
+- ``nnt_kind`` (``NNTB``/``NNTH``, the side of the median), ``nnt_median`` (1 / |median RD|) and
+  ``nnt_eti95`` (text; an interval whose RD interval crosses 0 is written as
+  ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309);
+- ``p_benefit``: P(RD on the beneficial side of 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
+  ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
+- ``rhat_max, ess_bulk_min, ess_tail_min`` of this row's RD and log OR, ``divergences`` of the fit,
+  ``diagnostics_passed`` of the fit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+CI_PROB = 0.95
+DEFAULT_MCIDS = (0.05, 0.10)
+DEFAULT_ROPE = 0.02
+
+
+def _fmt_threshold(m: float) -> str:
+    return f"{m:g}"
+
+
+def prob_column(kind: str, m: float) -> str:
+    """Column name of P(benefit >= m): ``p_benefit_ge_0.05``, ``p_benefit_ge_0.1``."""
+    return f"p_{kind}_ge_{_fmt_threshold(m)}"
+
+
+def benefit_sign(direction: str) -> float:
+    """+1 if more events is better, -1 if fewer is better."""
+    return 1.0 if direction == "higher" else -1.0
+
+
+def nnt_text(rd_benefit_lb: float, rd_benefit_ub: float) -> str:
+    """Altman's NNT interval from the interval of the benefit-oriented RD (positive = benefit)."""
+
+    def inv(x: float) -> str:
+        return "inf" if x == 0 else f"{1 / abs(x):.1f}"
+
+    lb, ub = rd_benefit_lb, rd_benefit_ub
+    if lb > 0:
+        return f"NNTB {inv(ub)} to {inv(lb)}"
+    if ub < 0:
+        return f"NNTH {inv(lb)} to {inv(ub)}"
+    return f"NNTB {inv(ub)} to inf to NNTH {inv(lb)}"
+
+
+def _eti(x: np.ndarray, prob: float = CI_PROB) -> tuple[float, float]:
+    a = (1 - prob) / 2
+    lo, hi = np.quantile(x, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def summarize_draws(
+    draws: xr.Dataset,
+    est: pd.DataFrame,
+    *,
+    mcids: tuple[float, ...] = DEFAULT_MCIDS,
+    rope: float = DEFAULT_ROPE,
+    ci_prob: float = CI_PROB,
+) -> pd.DataFrame:
+    """Summary rows from a Dataset of effect draws (dims chain, draw, estimand; see ``fit.effects``)."""
+    if not (0 < ci_prob < 1):
+        raise ValueError("ci_prob must be in (0, 1)")
+    pct = f"eti{round(ci_prob * 100):d}"
+    rows = []
+    for _, e in est.iterrows():
+        sel = draws.sel(estimand=e["estimand"])
+        get = {v: sel[v].to_numpy().ravel() for v in ("rd", "rr", "odds_ratio", "log_or", "p_control", "p_treatment")}
+        rd = get["rd"]
+        sign = benefit_sign(e["direction"])
+        rdb = sign * rd
+        row: dict = {k: e[k] for k in ("outcome", "subgroup", "level", "direction", "y_t", "n_t", "y_c", "n_c")}
+        for name, key in (("rd", "rd"), ("rr", "rr"), ("or", "odds_ratio"), ("log_or", "log_or")):
+            x = get[key]
+            lo, hi = _eti(x, ci_prob)
+            row[f"{name}_mean"] = float(x.mean())
+            row[f"{name}_median"] = float(np.median(x))
+            row[f"{name}_{pct}_lb"] = lo
+            row[f"{name}_{pct}_ub"] = hi
+        for name in ("p_control", "p_treatment"):
+            lo, hi = _eti(get[name], ci_prob)
+            row[f"{name}_median"] = float(np.median(get[name]))
+            row[f"{name}_{pct}_lb"] = lo
+            row[f"{name}_{pct}_ub"] = hi
+        med = float(np.median(rdb))
+        row["nnt_kind"] = "NNTB" if med >= 0 else "NNTH"
+        row["nnt_median"] = math.inf if med == 0 else 1 / abs(med)
+        lo, hi = _eti(rdb, ci_prob)
+        row[f"nnt_{pct}"] = nnt_text(lo, hi)
+        row["p_benefit"] = float((rdb > 0).mean())
+        for m in mcids:
+            row[prob_column("benefit", m)] = float((rdb >= m).mean())
+        row["p_harm"] = float((rdb < 0).mean())
+        row["p_rope"] = float((np.abs(rd) < rope).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(
+    result,
+    *,
+    mcids: tuple[float, ...] = DEFAULT_MCIDS,
+    rope: float = DEFAULT_ROPE,
+    ci_prob: float = CI_PROB,
+) -> pd.DataFrame:
+    """Summary table of one :class:`~bayes_rescue.fit.FitResult` (see the module docstring)."""
+    from bayes_rescue.fit import estimands
+
+    est = estimands(result.spec)
+    table = summarize_draws(result.tree["effects"].to_dataset(), est, mcids=mcids, rope=rope, ci_prob=ci_prob)
+    table.insert(0, "model", result.spec.kind)
+    table.insert(0, "prior", result.spec.prior.name)
+    per = result.diagnostics.per_estimand.set_index("estimand").loc[est["estimand"]]
+    table["rhat_max"] = per[["rhat_rd", "rhat_log_or"]].max(axis=1).to_numpy()
+    table["ess_bulk_min"] = per[["ess_bulk_rd", "ess_bulk_log_or"]].min(axis=1).to_numpy()
+    table["ess_tail_min"] = per[["ess_tail_rd", "ess_tail_log_or"]].min(axis=1).to_numpy()
+    table["divergences"] = result.diagnostics.divergences
+    table["diagnostics_passed"] = result.diagnostics.passed
+    return table
+
+
+def draws_table(result) -> pd.DataFrame:
+    """Long table of per-draw effects for meta-analysts: prior, model, outcome, subgroup, chain, draw, rd,
+    log_or, p_control, p_treatment."""
+    ds = result.tree["effects"].to_dataset()
+    frame = (
+        ds[["rd", "log_or", "p_control", "p_treatment"]]
+        .drop_vars(["estimand_outcome", "estimand_subgroup"])
+        .to_dataframe()
+        .reset_index()
+    )
+    parts = frame["estimand"].str.split("/", n=1, expand=True)
+    frame.insert(0, "subgroup", parts[1])
+    frame.insert(0, "outcome", parts[0])
+    frame.insert(0, "model", result.spec.kind)
+    frame.insert(0, "prior", result.spec.prior.name)
+    return frame.drop(columns="estimand")
+
+
+def describe(table: pd.DataFrame, *, mcids: tuple[float, ...] = DEFAULT_MCIDS) -> str:
+    """A readable console table plus one sentence per cohort-level row."""
+    lines = []
+    head = (
+        f"{'prior':<13}{'outcome':<11}{'subgroup':<15}{'RD median (95% ETI)':<26}"
+        f"{'P(benefit)':>11}" + "".join(f"{'P(>=' + _fmt_threshold(m) + ')':>10}" for m in mcids) + f"{'P(harm)':>9}"
+        f"  {'NNT (95% ETI)':<34}{'R-hat':>7}{'ESS':>7}"
+    )
+    lines.append(head)
+    lines.append("-" * len(head))
+    pct = next(c for c in table.columns if c.startswith("rd_eti") and c.endswith("_lb")).removeprefix("rd_").removesuffix("_lb")
+    for _, r in table.iterrows():
+        ci = f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f}) pp"
+        lines.append(
+            f"{r['prior']:<13}{r['outcome']:<11}{r['subgroup']:<15}{ci:<26}{r['p_benefit']:>11.3f}"
+            + "".join(f"{r[prob_column('benefit', m)]:>10.3f}" for m in mcids)
+            + f"{r['p_harm']:>9.3f}  {r[f'nnt_{pct}']:<34}{r['rhat_max']:>7.3f}"
+            f"{min(r['ess_bulk_min'], r['ess_tail_min']):>7.0f}"
+        )
+    lines.append("")
+    for _, r in table[table["level"] == "cohort"].iterrows():
+        better = "more" if r["direction"] == "higher" else "fewer"
+        lines.append(
+            f"[{r['prior']}] {r['outcome']}: risk difference {100 * r['rd_median']:+.1f} percentage points"
+            f" (95% ETI {100 * r[f'rd_{pct}_lb']:+.1f} to {100 * r[f'rd_{pct}_ub']:+.1f}); probability that rescue EVT"
+            f" gives {better} events (benefit) = {r['p_benefit']:.3f}"
+            + "".join(f", of a benefit >= {100 * m:g} points = {r[prob_column('benefit', m)]:.3f}" for m in mcids)
+            + "."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up: find a Python >= 3.12, make .venv, install the package with its dev extras.
+# Re-running is cheap: the install is redone only when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  local cand
+  for cand in "${PYTHON:-}" python3.13 python3.12 python3 python; do
+    [ -n "$cand" ] || continue
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$cand"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    local root; root=$(pyenv root)
+    for cand in $(ls -d "$root"/versions/3.1[2-9]* 2>/dev/null | sort -V -r); do
+      if [ -x "$cand/bin/python" ] && "$cand/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+        echo "$cand/bin/python"; return 0
+      fi
+    done
+  fi
+  return 1
+}
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+  py=$(find_python) || { echo "setup: no Python >= 3.12 found (set PYTHON=/path/to/python3.12)" >&2; exit 1; }
+  echo "setup: creating .venv with $py" >&2
+  rm -rf .venv
+  "$py" -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing bayes_rescue and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
