@@ -132,9 +132,7 @@ def _read_text(path: Path) -> tuple[str, bytes]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=path
-        ) from None
+        raise InputError(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=path) from None
     if "\x00" in text:
         raise InputError("contains NUL bytes: not a text CSV file", source=path)
     return text, raw
@@ -145,9 +143,7 @@ def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
     if v == "":
         raise InputError("is empty; expected a whole number", source=source, line=line, field=field)
     if not _INT.match(v):
-        raise InputError(
-            f"'{v[:40]}' is not a non-negative whole number", source=source, line=line, field=field
-        )
+        raise InputError(f"'{v[:40]}' is not a non-negative whole number", source=source, line=line, field=field)
     n = int(v)
     if n > 10**9:
         raise InputError(f"{n} is implausibly large (> 1e9)", source=source, line=line, field=field)
@@ -162,9 +158,7 @@ def _parse_p(value: str, *, source: str, line: int) -> str:
     try:
         p = float(v)
     except ValueError:
-        raise InputError(
-            f"'{v[:40]}' is not a number", source=source, line=line, field="reported_p"
-        ) from None
+        raise InputError(f"'{v[:40]}' is not a number", source=source, line=line, field="reported_p") from None
     if not (0.0 <= p <= 1.0):
         raise InputError(f"{v} is not in [0, 1]", source=source, line=line, field="reported_p")
     return v
@@ -209,9 +203,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
         if not row or all(c.strip() == "" for c in row):
             continue
         if len(row) != len(header):
-            raise InputError(
-                f"has {len(row)} fields, the header has {len(header)}", source=source, line=i
-            )
+            raise InputError(f"has {len(row)} fields, the header has {len(header)}", source=source, line=i)
         rec = {h: c.strip() for h, c in zip(header, row, strict=True)}
         for name in ("outcome", "subgroup"):
             if not _NAME.match(rec[name]):
@@ -241,9 +233,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
         if total == 0:
             raise InputError("is 0; an arm needs at least one patient", source=source, line=i, field="total")
         if events > total:
-            raise InputError(
-                f"{events} events exceed the total of {total}", source=source, line=i, field="events"
-            )
+            raise InputError(f"{events} events exceed the total of {total}", source=source, line=i, field="events")
         key = (rec["outcome"], rec["subgroup"], rec["arm"])
         if key in keys:
             raise InputError(
@@ -321,9 +311,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     for outcome in dict.fromkeys(table["outcome"]):
         for arm in ARMS:
             if sums[(outcome, arm)] != sums[(first, arm)]:
-                line = int(
-                    table.loc[(table["outcome"] == outcome) & (table["arm"] == arm), "_line"].iloc[-1]
-                )
+                line = int(table.loc[(table["outcome"] == outcome) & (table["arm"] == arm), "_line"].iloc[-1])
                 raise InputError(
                     f"the {arm} subgroups of '{outcome}' add up to {sums[(outcome, arm)]} patients"
                     f" but those of '{first}' to {sums[(first, arm)]}; subgroups must partition"
@@ -376,9 +364,7 @@ def load_bundled(name: str = BUNDLED_COHORT) -> CountsData:
         )
     root = resources.files("bayes_rescue") / "data"
     raw = (root / f"{name}.csv").read_bytes()
-    data = parse_counts(
-        raw.decode("utf-8-sig"), source=f"bundled:{name}", sha256=hashlib.sha256(raw).hexdigest()
-    )
+    data = parse_counts(raw.decode("utf-8-sig"), source=f"bundled:{name}", sha256=hashlib.sha256(raw).hexdigest())
     meta_file = root / f"{name}.toml"
     meta = tomllib.loads(meta_file.read_text("utf-8")) if meta_file.is_file() else {}
     if meta:

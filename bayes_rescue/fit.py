@@ -7,6 +7,7 @@ falls short the caller is told loudly (:class:`FitResult.passed` is False and :f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import warnings
@@ -15,10 +16,11 @@ from importlib import metadata
 
 import arviz as az
 import numpy as np
+import nutpie
 import pandas as pd
 import pymc as pm
 import xarray as xr
-from scipy import special
+from scipy import special, stats
 
 from bayes_rescue.data import OVERALL
 from bayes_rescue.model import ModelSpec, build_model
@@ -117,7 +119,14 @@ def estimands(spec: ModelSpec) -> pd.DataFrame:
         sub = cells.iloc[idx]
         if len(idx) > 1:
             for i, (_, r) in zip(idx, sub.iterrows(), strict=True):
-                rows.append({**r.to_dict(), "estimand": f"{outcome}/{r['subgroup']}", "level": "subgroup", "cells": [i]})
+                rows.append(
+                    {
+                        **r.to_dict(),
+                        "estimand": f"{outcome}/{r['subgroup']}",
+                        "level": "subgroup",
+                        "cells": [i],
+                    }
+                )
         rows.append(
             {
                 "outcome": outcome,
@@ -151,7 +160,7 @@ def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     pc_cell = special.expit(alpha)
     pt_cell = special.expit(alpha + delta)
     n = len(est)
-    pc = np.empty(alpha.shape[:2] + (n,))
+    pc = np.empty((*alpha.shape[:2], n))
     ptr = np.empty_like(pc)
     for j, idx in enumerate(est["cells"]):
         v = size[idx] / size[idx].sum()
@@ -217,26 +226,225 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float) -> xr.DataTree:
-    model = build_model(spec)
-    with model:
-        tree = pm.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            random_seed=settings.seed,
-            target_accept=target_accept,
-            nuts_sampler="nutpie",
-            progressbar=False,
+def _initial_overrides(model: pm.Model) -> dict:
+    """Initial point 0 on the unconstrained scale for every free variable (nutpie adds seeded jitter).
+
+    nutpie's default starts at the prior's support point, which depends on the prior; a fixed start makes
+    a reused compiled model give bit-identical draws to a fresh compile of the same spec and seed.
+    """
+    ip = model.initial_point()
+    out = {}
+    for rv in model.free_RVs:
+        zero = np.zeros_like(ip[model.rvs_to_values[rv].name])
+        transform = model.rvs_to_transforms.get(rv)
+        out[rv] = zero if transform is None else transform.backward(zero, *rv.owner.inputs).eval()
+    return out
+
+
+def _with_data(compiled, **updates):
+    """Return ``compiled`` with new values of its shared data (same shapes).
+
+    Replaces ``nutpie.CompiledPyMCModel.with_data``, which (nutpie 0.16.11 with NumPy 2.x) writes the new
+    data pointers into a copy of its record array and so silently keeps sampling the old data: there,
+    ``user_data[()]`` returns a ``np.void`` copy. Here the fields are assigned through ndarray views.
+    """
+    shared = dict(compiled.shared_data)
+    keys = {var.name: key for var, key in compiled.shared_var_keys.items()}
+    for name, value in updates.items():
+        if name not in keys:
+            continue  # data the log density does not use (e.g. mixture weights of a one-component prior)
+        old = shared[keys[name]]
+        new = np.array(value, dtype=old.dtype, order="C", copy=True)
+        if new.shape != old.shape:
+            raise ValueError(f"shared data {name!r} has shape {new.shape}, compiled with {old.shape}")
+        new.flags.writeable = False
+        shared[keys[name]] = new
+    user_data = compiled.user_data.copy()
+    for key, value in shared.items():
+        user_data["shared"]["data"][key] = value.ctypes.data
+        user_data["shared"]["size"][key] = value.size
+        user_data["shared"]["shape"][key] = value.shape
+    return dataclasses.replace(compiled, shared_data=shared, user_data=user_data)
+
+
+class ModelCache:
+    """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
+
+    The structure is the model kind, the coordinates (outcomes, cells, mixture components) and the
+    cell-to-outcome index; counts and prior parameters are ``pm.Data`` and are swapped in without
+    recompiling.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict = {}
+        self.compilations = 0
+
+    @staticmethod
+    def key(spec: ModelSpec) -> tuple:
+        coords = spec.coords()
+        return (
+            spec.kind,
+            tuple((k, tuple(v)) for k, v in coords.items()),
+            tuple(spec.arrays()["outcome_idx"]),
         )
-        prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed + 1)
-        pm.compute_log_likelihood(tree, progressbar=False)
-        pm.sample_posterior_predictive(tree, random_seed=settings.seed + 2, progressbar=False, extend_inferencedata=True)
-    tree["prior"] = prior["prior"]
-    tree["prior_predictive"] = prior["prior_predictive"]
-    tree["effects"] = effects(tree["posterior"].to_dataset(), spec)
-    tree["prior_effects"] = effects(tree["prior"].to_dataset(), spec)
-    return tree
+
+    def get(self, spec: ModelSpec):
+        """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
+        key = self.key(spec)
+        if key not in self._compiled:
+            model = build_model(spec)
+            self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
+            self.compilations += 1
+        arrays = {k: v for k, v in spec.arrays().items() if k != "outcome_idx"}
+        return _with_data(self._compiled[key], **arrays)
+
+
+#: The process-wide cache used by :func:`fit` unless another is passed.
+DEFAULT_CACHE = ModelCache()
+
+
+def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset:
+    """Draws from the model's prior, in NumPy, following the mathematics in :mod:`bayes_rescue.model`.
+
+    Same variable names and dims as the posterior (chain = 1). Checked against PyMC's own prior sampler
+    in the tests.
+    """
+    a = spec.arrays()
+    o = a["outcome_idx"]
+    h = a["hyper"]
+    n_out, n_cell = a["prior_w"].shape[0], len(o)
+
+    def mixture(rows: np.ndarray) -> np.ndarray:
+        w, mu, sd = a["prior_w"][rows], a["prior_mu"][rows], a["prior_sd"][rows]
+        u = rng.random((n, len(rows), 1))
+        k = (u > np.cumsum(w, axis=1)[None]).sum(axis=2).clip(max=w.shape[1] - 1)
+        pick = np.take_along_axis
+        return rng.normal(
+            pick(np.broadcast_to(mu, (n, *mu.shape)), k[..., None], 2)[..., 0],
+            pick(np.broadcast_to(sd, (n, *sd.shape)), k[..., None], 2)[..., 0],
+        )
+
+    coords = spec.coords()
+    if spec.kind == "hierarchical":
+        on = a["pooled"][o]
+        mu_alpha = rng.normal(h[0], h[1], (n, n_out))
+        sigma_alpha = np.abs(rng.normal(0, h[2], (n, n_out)))
+        w = rng.normal(0, 1, (n, n_cell))
+        mu_delta = mixture(np.arange(n_out))
+        tau = np.abs(rng.normal(0, h[3], (n, n_out)))
+        z = rng.normal(0, 1, (n, n_cell))
+        alpha = mu_alpha[:, o] + on * sigma_alpha[:, o] * w
+        log_or = mu_delta[:, o] + on * tau[:, o] * z
+        per_outcome = {"mu_alpha": mu_alpha, "sigma_alpha": sigma_alpha, "mu_delta": mu_delta, "tau": tau}
+        per_cell = {"w": w, "z": z, "alpha": alpha, "log_or": log_or}
+    else:
+        per_outcome = {}
+        per_cell = {"alpha": rng.normal(h[0], h[1], (n, n_cell)), "log_or": mixture(o)}
+    data_vars = {k: (("chain", "draw", "outcome"), v[None]) for k, v in per_outcome.items()}
+    data_vars |= {k: (("chain", "draw", "cell"), v[None]) for k, v in per_cell.items()}
+    return xr.Dataset(
+        data_vars,
+        coords={"chain": [0], "draw": np.arange(n), "outcome": coords["outcome"], "cell": coords["cell"]},
+    )
+
+
+def _arm_probs(group: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    p_c = xr.apply_ufunc(special.expit, group["alpha"])
+    p_t = xr.apply_ufunc(special.expit, group["alpha"] + group["log_or"])
+    return p_c, p_t
+
+
+def log_likelihood(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
+    """Pointwise binomial log likelihood per draw and cell (``y_control``, ``y_treatment``)."""
+    a = spec.arrays()
+    p_c, p_t = _arm_probs(group)
+    cell = xr.DataArray
+    return xr.Dataset(
+        {
+            "y_control": xr.apply_ufunc(
+                stats.binom.logpmf, cell(a["y_c"], dims="cell"), cell(a["n_c"], dims="cell"), p_c
+            ),
+            "y_treatment": xr.apply_ufunc(
+                stats.binom.logpmf, cell(a["y_t"], dims="cell"), cell(a["n_t"], dims="cell"), p_t
+            ),
+        }
+    ).transpose("chain", "draw", "cell")
+
+
+def predictive(group: xr.Dataset, spec: ModelSpec, rng: np.random.Generator) -> xr.Dataset:
+    """Replicated counts per draw and cell: Binomial(n_arm, p_arm)."""
+    a = spec.arrays()
+    p_c, p_t = _arm_probs(group)
+    dims = ("chain", "draw", "cell")
+    p_c, p_t = p_c.transpose(*dims), p_t.transpose(*dims)
+    return xr.Dataset(
+        {
+            "y_control": (dims, rng.binomial(a["n_c"], p_c.to_numpy())),
+            "y_treatment": (dims, rng.binomial(a["n_t"], p_t.to_numpy())),
+        },
+        coords=p_c.coords,
+    )
+
+
+def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
+    """The ``observed_data`` and ``constant_data`` groups."""
+    a = spec.arrays()
+    coords = spec.coords()
+    cells = spec.data.cells()
+    observed = xr.Dataset(
+        {"y_control": ("cell", a["y_c"]), "y_treatment": ("cell", a["y_t"])}, coords={"cell": coords["cell"]}
+    )
+    constant = xr.Dataset(
+        {
+            "n_control": ("cell", a["n_c"]),
+            "n_treatment": ("cell", a["n_t"]),
+            "outcome_idx": ("cell", a["outcome_idx"]),
+            "cell_outcome": ("cell", cells["outcome"].to_numpy(str)),
+            "cell_subgroup": ("cell", cells["subgroup"].to_numpy(str)),
+            "pooled": ("outcome", a["pooled"]),
+            "direction": ("outcome", np.array([spec.data.directions[o] for o in coords["outcome"]])),
+            "prior_w": (("outcome", "component"), a["prior_w"]),
+            "prior_mu": (("outcome", "component"), a["prior_mu"]),
+            "prior_sd": (("outcome", "component"), a["prior_sd"]),
+            "hyper": ("hyper_name", a["hyper"]),
+        },
+        coords={**coords, "hyper_name": ["baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd"]},
+    )
+    return observed, constant
+
+
+def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    compiled = cache.get(spec)
+    tree = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=target_accept,
+        progress_bar=False,
+    )
+    keep = [v for v in tree["posterior"].data_vars if not v.endswith("__")]
+    posterior = tree["posterior"].to_dataset()[keep]
+    rng = np.random.default_rng([settings.seed, 1])
+    prior = prior_draws(spec, settings.prior_draws, rng)
+    observed, constant = observed_and_constant(spec)
+    out = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": tree["sample_stats"].to_dataset(),
+            "log_likelihood": log_likelihood(posterior, spec),
+            "posterior_predictive": predictive(posterior, spec, rng),
+            "prior": prior,
+            "prior_predictive": predictive(prior, spec, rng),
+            "observed_data": observed,
+            "constant_data": constant,
+            "effects": effects(posterior, spec),
+            "prior_effects": effects(prior, spec),
+        }
+    )
+    out.attrs.update(tree.attrs)
+    return out
 
 
 def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSettings, **extra) -> None:
@@ -252,23 +460,33 @@ def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSetti
             "bayes_rescue_settings": json.dumps(asdict(settings), sort_keys=True),
             "bayes_rescue_seed": settings.seed,
             "bayes_rescue_versions": json.dumps(package_versions(), sort_keys=True),
-            **{f"bayes_rescue_{k}": (v if isinstance(v, str | int | float) else json.dumps(v)) for k, v in extra.items()},
+            **{
+                f"bayes_rescue_{k}": (v if isinstance(v, str | int | float) else json.dumps(v))
+                for k, v in extra.items()
+            },
         }
     )
 
 
-def fit(spec: ModelSpec, settings: SamplerSettings | None = None, *, retry: bool = True) -> FitResult:
+def fit(
+    spec: ModelSpec,
+    settings: SamplerSettings | None = None,
+    *,
+    retry: bool = True,
+    cache: ModelCache | None = None,
+) -> FitResult:
     """Sample ``spec``; check diagnostics; retry once at a higher target acceptance if they fail.
 
     Returns the result whatever the diagnostics say, and warns (``RuntimeWarning``) when they fail:
     the caller decides whether to stop (the CLI exits non-zero unless ``--keep-going``).
     """
     settings = settings or SamplerSettings()
-    tree = _sample_once(spec, settings, settings.target_accept)
+    cache = DEFAULT_CACHE if cache is None else cache
+    tree = _sample_once(spec, settings, settings.target_accept, cache)
     diag = diagnose(tree, settings.target_accept)
     attempts = 1
     if not diag.passed and retry:
-        tree = _sample_once(spec, settings, settings.retry_target_accept)
+        tree = _sample_once(spec, settings, settings.retry_target_accept, cache)
         diag = diagnose(tree, settings.retry_target_accept)
         attempts = 2
     if not diag.passed:

@@ -81,7 +81,9 @@ def atomic_run_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     target = Path(target)
     if target.exists() and not overwrite:
         raise InputError(
-            "run directory already exists; choose another --name or pass --overwrite", source=target, field="--name"
+            "run directory already exists; choose another --name or pass --overwrite",
+            source=target,
+            field="--name",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))

@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-from bayes_rescue.summary import benefit_sign  # noqa: E402
+from bayes_rescue.summary import benefit_sign
 
 Z975 = stats.norm.ppf(0.975)
 
@@ -71,7 +71,9 @@ def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataF
     for _, e in est.iterrows():
         rdb = benefit_sign(e["direction"]) * ds["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
         p = (rdb[None, :] >= t[:, None]).mean(axis=1)
-        rows.append(pd.DataFrame({"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p}))
+        rows.append(
+            pd.DataFrame({"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -120,7 +122,14 @@ def rank_data(result, n_bins: int = 20) -> pd.DataFrame:
             for c in range(arr.shape[0]):
                 counts, _ = np.histogram(ranks[c], bins=edges)
                 rows.append(
-                    pd.DataFrame({"parameter": f"{v}[{label}]" if label is not None else v, "chain": c, "bin": np.arange(n_bins), "count": counts})
+                    pd.DataFrame(
+                        {
+                            "parameter": f"{v}[{label}]" if label is not None else v,
+                            "chain": c,
+                            "bin": np.arange(n_bins),
+                            "count": counts,
+                        }
+                    )
                 )
     return pd.concat(rows, ignore_index=True)
 
@@ -136,14 +145,27 @@ def plot_forest(data: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     ax.errorbar(
-        rows["posterior_rd_median"] * 100, y + 0.12,
-        xerr=[(rows["posterior_rd_median"] - rows["posterior_rd_eti95_lb"]) * 100, (rows["posterior_rd_eti95_ub"] - rows["posterior_rd_median"]) * 100],
-        fmt="o", color="C0", label="posterior median, 95% ETI",
+        rows["posterior_rd_median"] * 100,
+        y + 0.12,
+        xerr=[
+            (rows["posterior_rd_median"] - rows["posterior_rd_eti95_lb"]) * 100,
+            (rows["posterior_rd_eti95_ub"] - rows["posterior_rd_median"]) * 100,
+        ],
+        fmt="o",
+        color="C0",
+        label="posterior median, 95% ETI",
     )
     ax.errorbar(
-        rows["raw_rd"] * 100, y - 0.12,
-        xerr=[(rows["raw_rd"] - rows["raw_rd_ci95_lb"]) * 100, (rows["raw_rd_ci95_ub"] - rows["raw_rd"]) * 100],
-        fmt="s", color="0.5", mfc="white", label="raw, Newcombe 95% CI",
+        rows["raw_rd"] * 100,
+        y - 0.12,
+        xerr=[
+            (rows["raw_rd"] - rows["raw_rd_ci95_lb"]) * 100,
+            (rows["raw_rd_ci95_ub"] - rows["raw_rd"]) * 100,
+        ],
+        fmt="s",
+        color="0.5",
+        mfc="white",
+        label="raw, Newcombe 95% CI",
     )
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [f"{r.prior}: {r.outcome} / {r.subgroup}" for r in rows.itertuples()])
@@ -192,7 +214,7 @@ def plot_rank(data: pd.DataFrame, path: Path) -> Path:
         ax.axhline(expected, color="k", lw=0.8, ls="--")
         ax.set_title(p, fontsize=9)
         ax.set_ylim(0, None)
-    for ax in axes.ravel()[len(params):]:
+    for ax in axes.ravel()[len(params) :]:
         ax.set_visible(False)
     fig.suptitle("rank histograms (flat = chains agree)")
     fig.tight_layout()

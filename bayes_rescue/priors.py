@@ -272,9 +272,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
             if sd <= 0:
                 raise InputError(f"must be > 0, got {comp['sd']}", source=src, field=f"{cw}.sd")
             if abs(mean) > 20 or sd > 100:
-                raise InputError(
-                    "is implausible for a log odds ratio (|mean| > 20 or sd > 100)", source=src, field=cw
-                )
+                raise InputError("is implausible for a log odds ratio (|mean| > 20 or sd > 100)", source=src, field=cw)
             if not (0 < weight <= 1):
                 raise InputError(f"must be in (0, 1], got {comp.get('weight')}", source=src, field=f"{cw}.weight")
             comps.append(

@@ -161,7 +161,11 @@ def describe(table: pd.DataFrame, *, mcids: tuple[float, ...] = DEFAULT_MCIDS) -
     )
     lines.append(head)
     lines.append("-" * len(head))
-    pct = next(c for c in table.columns if c.startswith("rd_eti") and c.endswith("_lb")).removeprefix("rd_").removesuffix("_lb")
+    pct = (
+        next(c for c in table.columns if c.startswith("rd_eti") and c.endswith("_lb"))
+        .removeprefix("rd_")
+        .removesuffix("_lb")
+    )
     for _, r in table.iterrows():
         ci = f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f}) pp"
         lines.append(

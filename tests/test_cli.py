@@ -1,0 +1,177 @@
+"""The command line end to end, into temporary directories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import GOOD_CSV, ROOT
+
+from bayes_rescue.io import load_tree, sha256_file
+from bayes_rescue.priors import load_prior
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import check as check_script
+import fit as fit_script
+
+TINY = ["--draws", "100", "--tune", "100", "--chains", "2", "--prior-draws", "100", "--keep-going"]
+
+
+def test_skeptical_default_settings_full_run(tmp_path, capsys):
+    """README's main command, default sampler settings: clean diagnostics, every output present."""
+    out = tmp_path / "run"
+    assert fit_script.main(["--prior", "skeptical", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "P(benefit)" in text and f"results written to {out}" in text
+    for name in ("summary.csv", "summary.json", "draws.csv", "posterior.nc", "manifest.json"):
+        assert (out / name).is_file(), name
+    for fig in ("prior_posterior", "forest", "benefit_curve", "rank"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["subgroup"]) == ["mild_anterior", "other", "overall", "overall"]
+    for col in (
+        "rd_median",
+        "rd_eti95_lb",
+        "rd_eti95_ub",
+        "rr_median",
+        "or_median",
+        "nnt_eti95",
+        "p_benefit",
+        "p_benefit_ge_0.05",
+        "p_benefit_ge_0.1",
+        "p_harm",
+        "p_rope",
+        "rhat_max",
+        "ess_bulk_min",
+        "ess_tail_min",
+        "divergences",
+        "diagnostics_passed",
+    ):
+        assert col in summary.columns, col
+    assert summary["diagnostics_passed"].all() and (summary["rhat_max"] <= 1.01).all()
+    assert (summary[["ess_bulk_min", "ess_tail_min"]] >= 1000).all().all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["all_diagnostics_passed"] and manifest["settings"]["seed"] == 20250531
+    for rel, digest in manifest["files"].items():
+        assert sha256_file(out / rel) == digest, rel
+
+
+def test_posterior_round_trip(tmp_path):
+    """The saved DataTree has every group and carries the exact prior spec and data."""
+    out = tmp_path / "run"
+    assert fit_script.main(["--prior", "enthusiastic", "--out", str(out), "--no-figures", *TINY]) == 0
+    tree = load_tree(out / "posterior.nc")
+    for group in (
+        "posterior",
+        "prior",
+        "observed_data",
+        "constant_data",
+        "sample_stats",
+        "log_likelihood",
+        "posterior_predictive",
+        "prior_predictive",
+        "effects",
+        "prior_effects",
+    ):
+        assert group in tree.children, group
+    assert json.loads(tree.attrs["bayes_rescue_prior_spec"]) == json.loads(load_prior("enthusiastic").to_json())
+    assert "mrs_0_2,mild_anterior,treatment,higher,13,17" in tree.attrs["bayes_rescue_data_csv"]
+    draws = pd.read_csv(out / "draws.csv")
+    rd = tree["effects"]["rd"].sel(estimand="mrs_0_2/overall").to_numpy().ravel()
+    got = draws[(draws["outcome"] == "mrs_0_2") & (draws["subgroup"] == "overall")]["rd"].to_numpy()
+    assert got.shape == rd.shape and abs(got - rd).max() < 1e-12
+
+
+def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
+    out = tmp_path / "all"
+    assert fit_script.main(["--prior", "all", "--out", str(out), *TINY]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(dict.fromkeys(summary["prior"])) == ["neutral", "skeptical", "enthusiastic", "pessimistic"]
+    for p in ("neutral", "skeptical", "enthusiastic", "pessimistic"):
+        assert (out / p / "posterior.nc").is_file() and (out / p / "figures" / "forest.png").is_file()
+    # the enthusiastic prior pulls the favourable-outcome effect up, the pessimistic one down
+    rd = summary[summary["subgroup"] == "overall"].set_index(["prior", "outcome"])["rd_median"]
+    assert rd[("enthusiastic", "mrs_0_2")] > rd[("neutral", "mrs_0_2")] * 0.5 > 0
+    assert rd[("pessimistic", "mrs_0_2")] < rd[("skeptical", "mrs_0_2")]
+
+
+def test_failed_diagnostics_exit_3_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "fail"
+    args = ["--prior", "neutral", "--out", str(out), "--draws", "50", "--tune", "50", "--chains", "2"]
+    assert fit_script.main(args) == 3
+    err = capsys.readouterr().err
+    assert "diagnostics FAILED" in err and "not writing results" in err
+    assert not out.exists() and not list(tmp_path.glob(".fail*"))
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--prior", "sceptical"], "unknown prior 'sceptical'"),
+        (["--prior", "missing.toml"], "no such prior file"),
+        (["--draws", "0"], "--draws must be >= 1"),
+        (["--mcid", "2"], "--mcid must be in"),
+        (["--model", "pooled"], "invalid choice"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(tmp_path, capsys, args, fragment):
+    out = tmp_path / "x"
+    assert fit_script.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_bad_data_file_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GOOD_CSV.replace("13,17", "18,17"))
+    assert fit_script.main(["--data", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: line 2, field 'events': 18 events exceed the total of 17" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_existing_run_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    assert fit_script.main(["--out", str(out), *TINY]) == 2
+    assert "already exists" in capsys.readouterr().err and (out / "keep.txt").exists()
+    assert fit_script.main(["--out", str(out), "--overwrite", "--no-figures", *TINY]) == 0
+    assert not (out / "keep.txt").exists() and (out / "summary.csv").exists()
+
+
+def test_user_data_with_unknown_outcome_and_own_prior(tmp_path):
+    """Any similar dataset: a new outcome with a direction, and a user prior file."""
+    data = tmp_path / "mine.csv"
+    data.write_text(
+        "outcome,subgroup,arm,events,total,direction\n"
+        "readmission,young,treatment,3,30,lower\nreadmission,young,control,8,31,lower\n"
+        "readmission,old,treatment,6,20,lower\nreadmission,old,control,9,22,lower\n"
+    )
+    prior = tmp_path / "p.toml"
+    prior.write_text(
+        'name = "mine"\ndescription = "d"\n[[effect.readmission.components]]\nmean = 0\nsd = 1\nsource = "me"\n'
+    )
+    out = tmp_path / "run"
+    assert fit_script.main(["--data", str(data), "--prior", str(prior), "--out", str(out), "--no-figures", *TINY]) == 0
+    s = pd.read_csv(out / "summary.csv")
+    assert list(s["subgroup"]) == ["young", "old", "overall"] and (s["prior"] == "mine").all()
+
+
+def test_check_command(tmp_path, capsys):
+    out = tmp_path / "check.csv"
+    assert check_script.main(["--out", str(out)]) == 0
+    assert "reported P=0.031 DOES NOT match" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) == 4
+
+
+def test_console_script_entry_point():
+    """The installed `bayes-rescue` entry point runs (priors listing)."""
+    exe = ROOT / ".venv" / "bin" / "bayes-rescue"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_rescue.cli"]
+    res = subprocess.run([*cmd, "priors"], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0 and "log_or[mrs_0_2] ~ 1 x Normal(mean=0, sd=0.5296)" in res.stdout
