@@ -48,6 +48,19 @@ def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
     return parse
 
 
+def _unit(name: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not 0 <= v <= 1:
+            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {v}")
+        return v
+
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise InputError(message.replace("\n", " "), field=self.prog)
@@ -65,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
     f.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
     f.add_argument("--seed", type=int, default=20250531, help="random seed (20250531)")
-    f.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.9)
+    f.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.95)
     f.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
     f.add_argument(
         "--mcid",
@@ -80,13 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     f.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
     f.add_argument("--no-figures", action="store_true", help="skip the figures")
+    f.add_argument(
+        "--robust", type=_unit("--robust"), default=0.0, help="mix each prior with N(0, 1.5285) at this weight (0)"
+    )
+    f.add_argument("--discount", type=float, default=1.0, help="multiply every prior sd by this factor >= 1 (1)")
 
     c = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
     c.add_argument("--data", default="bundled:chen2025")
     c.add_argument("--out", type=Path, default=None, help="also write the table as CSV here")
 
-    q = sub.add_parser("priors", help="list the bundled priors with every distribution")
+    q = sub.add_parser("priors", help="where every prior came from: sources, centre, spread, implied RD, ESS")
     q.add_argument("--prior", default="all", help="bundled name, path, comma list, or all")
+    q.add_argument("--data", default="bundled:chen2025", help="counts whose control risks the implied RD uses")
+    q.add_argument("--robust", type=_unit("--robust"), default=0.0, help="also show robust versions (weight)")
+    q.add_argument("--plot", type=Path, default=None, help="draw the priors into this PNG file")
+    q.add_argument("--out", type=Path, default=None, help="write the table as CSV here")
+    q.add_argument("--verbose", action="store_true", help="print every distribution and every source")
+    q.add_argument(
+        "--refit",
+        action="store_true",
+        help="refit the MAP priors from the trial table (fixed seed) and rewrite bayes_rescue/priors/map_*.toml",
+    )
     return p
 
 
@@ -108,12 +135,12 @@ def cmd_fit(args, argv: list[str]) -> int:
     from bayes_rescue.fit import SamplerSettings, fit, package_versions
     from bayes_rescue.model import ModelSpec
     from bayes_rescue.plots import make_figures
-    from bayes_rescue.priors import resolve_priors
+    from bayes_rescue.priors import discount, resolve_priors, robustify
     from bayes_rescue.summary import describe, draws_table, summarize
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
     data = load_counts(args.data)
-    priors = resolve_priors(args.prior)
+    priors = [discount(robustify(p, args.robust), args.discount) for p in resolve_priors(args.prior)]
     specs = [ModelSpec(data, p, args.model) for p in priors]  # validates prior coverage before sampling
     name = args.name or _run_name(args)
     if args.name is not None and ("/" in name or name.startswith(".") or not name.strip()):
@@ -210,11 +237,45 @@ def cmd_check(args) -> int:
 
 
 def cmd_priors(args) -> int:
-    from bayes_rescue.priors import resolve_priors
+    from bayes_rescue.data import load_counts
+    from bayes_rescue.prior_report import describe_priors, plot_priors, prior_table
+    from bayes_rescue.priors import resolve_priors, robustify
 
-    for spec in resolve_priors(args.prior):
-        print(repr(spec))
-        print(f"  origin: {spec.origin}\n  rationale: {spec.rationale}\n")
+    if args.refit:
+        return _refit_map_priors()
+    data = load_counts(args.data)
+    specs = resolve_priors(args.prior)
+    if args.robust > 0:
+        specs = specs + [robustify(s, args.robust) for s in specs]
+    table = prior_table(specs, data)
+    print(describe_priors(table))
+    if args.verbose:
+        for spec in specs:
+            print(f"\n{spec!r}\n  origin: {spec.origin}\n  rationale: {spec.rationale}")
+            for o, e in spec.effects.items():
+                for c in e.components:
+                    print(f"  [{o}/{c.name}] {c.source}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"table written to {args.out}")
+    if args.plot is not None:
+        print(f"figure written to {plot_priors(specs, data, args.plot)}")
+    return 0
+
+
+def _refit_map_priors() -> int:
+    from importlib import resources
+
+    from bayes_rescue.map_prior import LITERATURE_SETS, map_prior_toml
+
+    root = Path(str(resources.files("bayes_rescue") / "priors"))
+    for name in LITERATURE_SETS:
+        text = map_prior_toml(name)
+        tmp = root / f".{name}.toml.partial"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(root / f"{name}.toml")
+        print(f"wrote {root / name}.toml")
     return 0
 
 

@@ -39,7 +39,7 @@ class SamplerSettings:
     tune: int = 1000
     chains: int = 4
     seed: int = 20250531
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     retry_target_accept: float = 0.99
     prior_draws: int = 4000
 
@@ -334,12 +334,12 @@ def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset
         tau = np.abs(rng.normal(0, h[3], (n, n_out)))
         z = rng.normal(0, 1, (n, n_cell))
         alpha = mu_alpha[:, o] + on * sigma_alpha[:, o] * w
-        log_or = mu_delta[:, o] + on * tau[:, o] * z
+        log_or = mu_delta[:, o] + a["offset"] + on * tau[:, o] * z
         per_outcome = {"mu_alpha": mu_alpha, "sigma_alpha": sigma_alpha, "mu_delta": mu_delta, "tau": tau}
         per_cell = {"w": w, "z": z, "alpha": alpha, "log_or": log_or}
     else:
         per_outcome = {}
-        per_cell = {"alpha": rng.normal(h[0], h[1], (n, n_cell)), "log_or": mixture(o)}
+        per_cell = {"alpha": rng.normal(h[0], h[1], (n, n_cell)), "log_or": mixture(o) + a["offset"]}
     data_vars = {k: (("chain", "draw", "outcome"), v[None]) for k, v in per_outcome.items()}
     data_vars |= {k: (("chain", "draw", "cell"), v[None]) for k, v in per_cell.items()}
     return xr.Dataset(
@@ -402,6 +402,7 @@ def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
             "cell_outcome": ("cell", cells["outcome"].to_numpy(str)),
             "cell_subgroup": ("cell", cells["subgroup"].to_numpy(str)),
             "pooled": ("outcome", a["pooled"]),
+            "offset": ("cell", a["offset"]),
             "direction": ("outcome", np.array([spec.data.directions[o] for o in coords["outcome"]])),
             "prior_w": (("outcome", "component"), a["prior_w"]),
             "prior_mu": (("outcome", "component"), a["prior_mu"]),

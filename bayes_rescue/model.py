@@ -15,7 +15,7 @@ so ``delta[c]`` is the log odds ratio (treatment vs control) of the outcome's ev
     alpha[c]       = mu_alpha[o] + sigma_alpha[o] * w[c],      w[c] ~ Normal(0, 1)
     mu_delta[o]    ~ sum_k pi[o,k] Normal(m[o,k], s[o,k])     (the named prior, a normal mixture)
     tau[o]         ~ HalfNormal(effect_tau_sd)
-    delta[c]       = mu_delta[o] + tau[o] * z[c],              z[c] ~ Normal(0, 1)
+    delta[c]       = mu_delta[o] + offset[c] + tau[o] * z[c],  z[c] ~ Normal(0, 1)
 
 For an outcome with a single subgroup the pooling terms are switched off (``delta = mu_delta``,
 ``alpha = mu_alpha``), so the named prior is the prior of that outcome's log OR exactly; its ``tau``,
@@ -24,7 +24,10 @@ For an outcome with a single subgroup the pooling terms are switched off (``delt
 **independent**: a separate 2x2 analysis per subgroup with the same priors and no pooling::
 
     alpha[c] ~ Normal(baseline_mean, baseline_sd)
-    delta[c] ~ sum_k pi[o,k] Normal(m[o,k], s[o,k])
+    delta[c] ~ sum_k pi[o,k] Normal(m[o,k] + offset[c], s[o,k])
+
+``offset[c]`` is 0 unless the prior sets a subgroup-specific centre (``[effect.<outcome>.subgroups.<name>]
+offset = ...``): a prior belief that this subgroup's effect differs from the outcome's by that much.
 
 Reported quantities per cell: p_control = expit(alpha), p_treatment = expit(alpha + delta),
 rd = p_treatment - p_control, rr = p_treatment / p_control, log_or = delta. The cohort as a whole
@@ -62,6 +65,15 @@ class ModelSpec:
             raise InputError(f"unknown model '{self.kind}'; choose one of {', '.join(MODEL_KINDS)}", field="--model")
         for outcome in self.data.outcomes:
             self.prior.effect_for(outcome)  # raises a clear error if the prior does not cover it
+        for outcome, table in self.prior.shifts.items():
+            known = self.data.subgroups(outcome) if outcome in self.data.outcomes else []
+            for sg in table:
+                if outcome != "default" and sg not in known:
+                    raise InputError(
+                        f"prior '{self.prior.name}' shifts subgroup '{sg}' of '{outcome}', which the data do not have",
+                        source=self.prior.origin or None,
+                        field=f"effect.{outcome}.subgroups.{sg}",
+                    )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures)."""
@@ -85,6 +97,9 @@ class ModelSpec:
             "n_c": cells["n_c"].to_numpy(np.int64),
             "outcome_idx": o_idx.astype(np.int64),
             "pooled": (n_sub > 1).astype(float),
+            "offset": np.array(
+                [self.prior.shift_for(o, sg) for o, sg in zip(cells["outcome"], cells["subgroup"], strict=True)]
+            ),
             "prior_w": w,
             "prior_mu": m,
             "prior_sd": s,
@@ -110,7 +125,7 @@ def _effect_prior(name: str, a: dict, o_idx, dims: str, k_max: int) -> pt.Tensor
     which add nothing to the density (log 0 = -inf inside a logsumexp).
     """
     w = a["prior_w"][o_idx] if dims == "cell" else a["prior_w"]
-    mu = a["prior_mu"][o_idx] if dims == "cell" else a["prior_mu"]
+    mu = a["prior_mu"][o_idx] + a["offset"][:, None] if dims == "cell" else a["prior_mu"]
     sd = a["prior_sd"][o_idx] if dims == "cell" else a["prior_sd"]
     if k_max == 1:
         return pm.Normal(name, mu=mu[:, 0], sigma=sd[:, 0], dims=dims)
@@ -139,7 +154,7 @@ def build_model(spec: ModelSpec) -> pm.Model:
             z = pm.Normal("z", 0.0, 1.0, dims="cell")
             on = d["pooled"][o_idx]
             alpha = pm.Deterministic("alpha", mu_alpha[o_idx] + on * sigma_alpha[o_idx] * w, dims="cell")
-            delta = pm.Deterministic("log_or", mu_delta[o_idx] + on * tau[o_idx] * z, dims="cell")
+            delta = pm.Deterministic("log_or", mu_delta[o_idx] + d["offset"] + on * tau[o_idx] * z, dims="cell")
         else:
             alpha = pm.Normal("alpha", mu=hyper[0], sigma=hyper[1], dims="cell")
             delta = _effect_prior("log_or", d, o_idx, dims="cell", k_max=k_max)

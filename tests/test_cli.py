@@ -89,8 +89,9 @@ def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     out = tmp_path / "all"
     assert fit_script.main(["--prior", "all", "--out", str(out), *TINY]) == 0
     summary = pd.read_csv(out / "summary.csv")
-    assert list(dict.fromkeys(summary["prior"])) == ["neutral", "skeptical", "enthusiastic", "pessimistic"]
-    for p in ("neutral", "skeptical", "enthusiastic", "pessimistic"):
+    names = ["neutral", "skeptical", "enthusiastic", "pessimistic", "map_early", "map_late", "map_pooled"]
+    assert list(dict.fromkeys(summary["prior"])) == names
+    for p in names:
         assert (out / p / "posterior.nc").is_file() and (out / p / "figures" / "forest.png").is_file()
     # the enthusiastic prior pulls the favourable-outcome effect up, the pessimistic one down
     rd = summary[summary["subgroup"] == "overall"].set_index(["prior", "outcome"])["rd_median"]
@@ -162,6 +163,27 @@ def test_user_data_with_unknown_outcome_and_own_prior(tmp_path):
     assert list(s["subgroup"]) == ["young", "old", "overall"] and (s["prior"] == "mine").all()
 
 
+def test_robust_and_discount_options(tmp_path):
+    out = tmp_path / "rob"
+    args = ["--prior", "map_early", "--robust", "0.2", "--discount", "1.5", "--out", str(out), "--no-figures", *TINY]
+    assert fit_script.main(args) == 0
+    tree = load_tree(out / "posterior.nc")
+    spec = json.loads(tree.attrs["bayes_rescue_prior_spec"])
+    assert spec["name"] == "map_early_robust0.2_disc1.5"
+    comps = spec["effect"]["mrs_0_2"]["components"]
+    assert comps[-1]["name"] == "robust_vague" and comps[-1]["weight"] == 0.2 and comps[-1]["sd"] == 1.5 * 1.5285
+
+
+def test_priors_script_lists_sources_and_plots(tmp_path, capsys):
+    import priors as priors_script
+
+    png = tmp_path / "p.png"
+    assert priors_script.main(["--plot", str(png), "--out", str(tmp_path / "p.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "map_late" in text and "DAWN, DEFUSE 3" in text and "ESS" in text
+    assert png.stat().st_size > 10_000 and len(pd.read_csv(tmp_path / "p.csv")) == 14
+
+
 def test_check_command(tmp_path, capsys):
     out = tmp_path / "check.csv"
     assert check_script.main(["--out", str(out)]) == 0
@@ -173,5 +195,5 @@ def test_console_script_entry_point():
     """The installed `bayes-rescue` entry point runs (priors listing)."""
     exe = ROOT / ".venv" / "bin" / "bayes-rescue"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_rescue.cli"]
-    res = subprocess.run([*cmd, "priors"], capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run([*cmd, "priors", "--verbose"], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0 and "log_or[mrs_0_2] ~ 1 x Normal(mean=0, sd=0.5296)" in res.stdout

@@ -14,7 +14,15 @@ from bayes_rescue.priors import bundled_prior_names, calibrate_normal, load_prio
 
 
 def test_bundled_priors_load_and_repr_shows_every_distribution():
-    assert bundled_prior_names() == ["neutral", "skeptical", "enthusiastic", "pessimistic"]
+    assert bundled_prior_names() == [
+        "neutral",
+        "skeptical",
+        "enthusiastic",
+        "pessimistic",
+        "map_early",
+        "map_late",
+        "map_pooled",
+    ]
     for spec in resolve_priors("all"):
         text = repr(spec)
         for outcome, eff in spec.effects.items():
