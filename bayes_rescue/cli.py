@@ -48,6 +48,19 @@ def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
     return parse
 
 
+def _positive_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (v > 0 and v < 1e3):
+            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1000), got {v}")
+        return v
+
+    return parse
+
+
 def _unit(name: str):
     def parse(text: str) -> float:
         try:
@@ -97,6 +110,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--robust", type=_unit("--robust"), default=0.0, help="mix each prior with N(0, 1.5285) at this weight (0)"
     )
     f.add_argument("--discount", type=float, default=1.0, help="multiply every prior sd by this factor >= 1 (1)")
+
+    v = sub.add_parser("sensitivity", help="prior sensitivity grid, heat maps and reverse-Bayes tipping points")
+    v.add_argument("--data", default="bundled:chen2025")
+    v.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
+    v.add_argument(
+        "--centres",
+        type=float,
+        nargs="+",
+        default=[-0.5, 0.0, 0.5, 1.0],
+        help="prior centres, log OR in the benefit direction",
+    )
+    v.add_argument("--sds", type=_positive_float("--sds"), nargs="+", default=[0.25, 0.5, 1.0, 2.0])
+    v.add_argument("--robust", type=_unit("--robust"), nargs="+", default=[0.0], help="robust weights to sweep")
+    v.add_argument("--mcid", type=_prob("--mcid"), nargs="+", default=[0.05, 0.10])
+    v.add_argument("--levels", type=_prob("--levels"), nargs="+", default=[0.95, 0.5], help="tipping levels")
+    v.add_argument("--no-tipping", action="store_true", help="skip the tipping-point search")
+    v.add_argument("--draws", type=_positive_int("--draws"), default=1000)
+    v.add_argument("--tune", type=_positive_int("--tune"), default=500)
+    v.add_argument("--chains", type=_positive_int("--chains"), default=4)
+    v.add_argument("--seed", type=int, default=20250531)
+    v.add_argument("--out", type=Path, default=None, help="output directory (default models/<name>)")
+    v.add_argument("--name", default=None)
+    v.add_argument("--overwrite", action="store_true")
 
     c = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
     c.add_argument("--data", default="bundled:chen2025")
@@ -223,6 +259,92 @@ def cmd_fit(args, argv: list[str]) -> int:
     return 0  # failures were written only because --keep-going asked for it
 
 
+def cmd_sensitivity(args, argv: list[str]) -> int:
+    import logging
+
+    from bayes_rescue import io
+    from bayes_rescue.data import load_counts
+    from bayes_rescue.fit import SamplerSettings, package_versions
+    from bayes_rescue.sensitivity import plot_heatmaps, sensitivity_grid, tipping_points
+    from bayes_rescue.summary import prob_column
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    data = load_counts(args.data)
+    name = (
+        args.name
+        or f"sensitivity-{Path(str(args.data).removeprefix('bundled:')).stem}-{args.model}-"
+        + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    target = args.out if args.out is not None else DEFAULT_MODELS_DIR / name
+    if target.exists() and not args.overwrite:
+        raise InputError("output directory already exists; pass --overwrite or another --name", source=target)
+    settings = SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, prior_draws=1)
+    mcids = tuple(sorted(set(args.mcid)))
+    t0 = time.perf_counter()
+    n = len(args.centres) * len(args.sds) * len(args.robust)
+    print(f"sensitivity grid: {n} points x {len(data.outcomes)} outcomes ...", flush=True)
+    grid = sensitivity_grid(
+        data, kind=args.model, centres=args.centres, sds=args.sds, robust=args.robust, settings=settings, mcids=mcids
+    )
+    t_grid = time.perf_counter() - t0
+    tips = None if args.no_tipping else tipping_points(data, kind=args.model, levels=args.levels, settings=settings)
+    with io.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
+        grid.to_csv(tmp / "grid.csv", index=False)
+        if tips is not None:
+            tips.to_csv(tmp / "tipping.csv", index=False)
+        for r in args.robust:
+            for col in ("p_benefit", *(prob_column("benefit", m) for m in mcids)):
+                plot_heatmaps(grid, tmp / f"heatmap_{col}_robust{r:g}.png", col, robust=r)
+        worst = {
+            "max_rhat": float(grid["rhat_max"].max()),
+            "min_ess": float(grid["ess_min"].min()),
+            "max_divergences": int(grid["divergences"].max()),
+            "points_failing_gate": int(
+                (~grid.groupby(["centre_benefit", "sd", "robust"])["diagnostics_passed"].all()).sum()
+            ),
+        }
+        meta = {
+            "command": shlex.join(["bayes-rescue", "sensitivity", *argv]),
+            "data": {"source": data.source, "sha256": data.sha256},
+            "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed},
+            "grid_points": n,
+            "grid_seconds": round(t_grid, 2),
+            "worst_diagnostics": worst,
+            "versions": package_versions(),
+        }
+        io.write_json(tmp / "manifest.json", {**meta, "files": io.file_hashes(tmp)})
+    overall = grid[grid["subgroup"] == "overall"]
+    for outcome, part in overall.groupby("outcome", sort=False):
+        print(f"\n{outcome} (cohort): P(benefit) by prior sd (rows) x centre (columns), robust weight 0")
+        print(
+            part[part["robust"] == args.robust[0]]
+            .pivot(index="sd", columns="centre_benefit", values="p_benefit")
+            .round(3)
+        )
+    if tips is not None:
+        print("\nreverse-Bayes tipping points:")
+        cols = [
+            "outcome",
+            "subgroup",
+            "level",
+            "tipping_sd",
+            "tipping_sd_ess_patients",
+            "tipping_centre_or",
+            "sd_status",
+        ]
+        print(tips[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    print(
+        f"\nworst diagnostics over the grid: max R-hat {worst['max_rhat']:.4f}, min ESS {worst['min_ess']:.0f},"
+        f" max divergences {worst['max_divergences']}, points failing the gate {worst['points_failing_gate']}"
+    )
+    if worst["points_failing_gate"]:
+        print(
+            "WARNING: some grid points failed the diagnostics gate; see grid.csv (diagnostics_passed)", file=sys.stderr
+        )
+    print(f"\nresults written to {target}/ (grid.csv, tipping.csv, heatmap_*.png, manifest.json)")
+    return 0
+
+
 def cmd_check(args) -> int:
     from bayes_rescue.check import check_table, describe_check
     from bayes_rescue.data import load_counts
@@ -288,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_fit(args, argv[1:])
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "sensitivity":
+            return cmd_sensitivity(args, argv[1:])
         return cmd_priors(args)
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)

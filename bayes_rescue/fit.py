@@ -188,9 +188,9 @@ def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     )
 
 
-def diagnose(tree: xr.DataTree, target_accept: float) -> Diagnostics:
-    """R-hat (rank-normalised), bulk and tail ESS of every reported quantity, and divergences."""
-    post = tree["effects"].to_dataset()[["rd", "log_or"]]
+def diagnose_effects(effects_ds: xr.Dataset, sample_stats: xr.Dataset, target_accept: float) -> Diagnostics:
+    """R-hat (rank-normalised), bulk and tail ESS of every reported RD and log OR, and divergences."""
+    post = effects_ds[["rd", "log_or"]]
     rhat = az.rhat(post)
     ess_b = az.ess(post, method="bulk")
     ess_t = az.ess(post, method="tail")
@@ -205,15 +205,19 @@ def diagnose(tree: xr.DataTree, target_accept: float) -> Diagnostics:
             "ess_tail_log_or": ess_t["log_or"].to_numpy(),
         }
     )
-    divergences = int(tree["sample_stats"]["diverging"].sum())
     return Diagnostics(
         max_rhat=float(np.nanmax(per[["rhat_rd", "rhat_log_or"]].to_numpy())),
         min_ess_bulk=float(np.nanmin(per[["ess_bulk_rd", "ess_bulk_log_or"]].to_numpy())),
         min_ess_tail=float(np.nanmin(per[["ess_tail_rd", "ess_tail_log_or"]].to_numpy())),
-        divergences=divergences,
+        divergences=int(sample_stats["diverging"].sum()),
         target_accept=target_accept,
         per_estimand=per,
     )
+
+
+def diagnose(tree: xr.DataTree, target_accept: float) -> Diagnostics:
+    """Diagnostics of a fitted DataTree (see :func:`diagnose_effects`)."""
+    return diagnose_effects(tree["effects"].to_dataset(), tree["sample_stats"].to_dataset(), target_accept)
 
 
 def package_versions() -> dict[str, str]:
@@ -414,10 +418,9 @@ def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
     return observed, constant
 
 
-def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
-    compiled = cache.get(spec)
-    tree = nutpie.sample(
-        compiled,
+def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    return nutpie.sample(
+        cache.get(spec),
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
@@ -425,6 +428,19 @@ def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: floa
         target_accept=target_accept,
         progress_bar=False,
     )
+
+
+def sample_posterior(
+    spec: ModelSpec, settings: SamplerSettings, cache: ModelCache | None = None
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Only what a sweep needs: the posterior effects and the sample stats (no prior, predictive or
+    log likelihood), at ``settings.target_accept``."""
+    tree = _nuts(spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache)
+    return effects(tree["posterior"].to_dataset(), spec), tree["sample_stats"].to_dataset()
+
+
+def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    tree = _nuts(spec, settings, target_accept, cache)
     keep = [v for v in tree["posterior"].data_vars if not v.endswith("__")]
     posterior = tree["posterior"].to_dataset()[keep]
     rng = np.random.default_rng([settings.seed, 1])

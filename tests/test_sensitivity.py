@@ -1,0 +1,64 @@
+"""Sensitivity grid and reverse-Bayes tipping points, checked against quadrature (independent model).
+
+Reference: ``tests/quadrature.py`` gives the exact posterior P(benefit) of one 2x2 cell under a normal
+prior; for the independent model every grid point and every tipping point can be checked against it.
+Tolerance: 4 Monte Carlo standard errors of a proportion at the run's ESS (>= 1000 by the gate), i.e.
+4 * sqrt(p (1 - p) / 1000) + 1e-3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from quadrature import reference_summary
+from scipy import optimize
+
+from bayes_rescue.data import load_counts
+from bayes_rescue.fit import SamplerSettings
+from bayes_rescue.sensitivity import heatmap_data, sensitivity_grid, tipping_points
+
+SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, seed=3, prior_draws=1)
+MILD = dict(y_t=13, n_t=17, y_c=6, n_c=19)
+
+
+def _p_quad(centre: float, sd: float) -> float:
+    return reference_summary(**MILD, direction="higher", weights=[1.0], means=[centre], sds=[sd])["p_benefit"]
+
+
+def _tol(p: float) -> float:
+    return 4 * math.sqrt(p * (1 - p) / 1000) + 1e-3
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_counts("bundled:chen2025")
+
+
+def test_grid_matches_quadrature_independent_model(data):
+    grid = sensitivity_grid(data, kind="independent", centres=(-0.5, 0.5), sds=(0.3, 1.0), settings=SETTINGS)
+    assert len(grid) == 4 * 4  # points x (2 mrs subgroups + mrs overall + mortality overall)
+    mild = grid[grid["subgroup"] == "mild_anterior"]
+    for r in mild.itertuples():
+        ref = _p_quad(r.centre_benefit, r.sd)
+        assert abs(r.p_benefit - ref) <= _tol(ref), (r.centre_benefit, r.sd, r.p_benefit, ref)
+    tables = heatmap_data(grid)
+    assert tables[("mrs_0_2", "mild_anterior")].shape == (2, 2)
+    # mortality: centre on the benefit scale means a negative log OR prior (fewer deaths)
+    mort = grid[grid["outcome"] == "mortality"].set_index(["centre_benefit", "sd"])["p_benefit"]
+    assert mort[(0.5, 0.3)] > mort[(-0.5, 0.3)]
+
+
+def test_tipping_sd_matches_quadrature_root(data):
+    """The tipping sd found over fits gives, by quadrature, P(benefit) = 0.95 within MC tolerance; and
+    it is close to the quadrature root itself."""
+    tips = tipping_points(data, kind="independent", levels=(0.95,), settings=SETTINGS)
+    row = tips[(tips["subgroup"] == "mild_anterior")].iloc[0]
+    assert row["sd_status"] == "found"
+    assert abs(_p_quad(0.0, row["tipping_sd"]) - 0.95) <= _tol(0.95)
+    root = math.exp(optimize.brentq(lambda x: _p_quad(0.0, math.exp(x)) - 0.95, math.log(0.02), math.log(10)))
+    assert row["tipping_sd"] == pytest.approx(root, rel=0.15)
+    assert row["tipping_sd_ess_patients"] > 0
+    mort = tips[tips["outcome"] == "mortality"].iloc[0]
+    assert mort["sd_status"].startswith("not reached") and np.isnan(mort["tipping_sd"])
