@@ -1,7 +1,8 @@
 """Command line: ``bayes-rescue fit | check | priors`` (also ``scripts/fit.py``, ``scripts/check.py``).
 
 Exit codes: 0 success; 2 bad input (one-line message, nothing written); 3 sampler diagnostics failed
-after a retry (nothing written unless ``--keep-going``); 130 interrupted.
+after a retry (nothing written unless ``--keep-going``); 4 ``--rerun`` did not reproduce the recorded
+summary and draws; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     f = sub.add_parser("fit", help="fit the model under one or more priors and write a run directory")
+    f.add_argument(
+        "--rerun",
+        type=Path,
+        default=None,
+        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws",
+    )
     f.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
     f.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
     f.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
@@ -107,7 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
     f.add_argument("--no-figures", action="store_true", help="skip the figures")
     f.add_argument(
-        "--robust", type=_unit("--robust"), default=0.0, help="mix each prior with N(0, 1.5285) at this weight (0)"
+        "--robust",
+        type=_unit("--robust"),
+        nargs="?",
+        const=0.2,
+        default=0.0,
+        help="mix each prior with N(0, 1.5285) at this weight (0 = off; --robust alone = 0.2)",
     )
     f.add_argument("--discount", type=float, default=1.0, help="multiply every prior sd by this factor >= 1 (1)")
 
@@ -133,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", type=Path, default=None, help="output directory (default models/<name>)")
     v.add_argument("--name", default=None)
     v.add_argument("--overwrite", action="store_true")
+    v.add_argument(
+        "--scheduler",
+        default="serial",
+        help="'serial' (default: this process; nutpie's chains already use every core), 'local' (a Dask"
+        " LocalCluster on this machine's cores, no set-up) or a dask.distributed scheduler address",
+    )
 
     c = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
     c.add_argument("--data", default="bundled:chen2025")
@@ -159,6 +177,48 @@ def _run_name(args) -> str:
     prior = prior.replace(",", "+")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{data}-{prior}-{args.model}-{stamp}"
+
+
+EXIT_NOT_REPRODUCED = 4
+
+
+def cmd_rerun(manifest_path: Path) -> int:
+    """Rerun a recorded fit into ``<run>-rerun-<time>`` and compare summary.csv and draws.csv hashes."""
+    from bayes_rescue import io
+
+    if not manifest_path.is_file():
+        raise InputError("no such manifest file", source=manifest_path, field="--rerun")
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        argv = [str(a) for a in manifest["argv"]]
+        recorded = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InputError(f"is not a bayes_rescue manifest ({exc})", source=manifest_path, field="--rerun") from None
+    drop_value, drop_flag = {"--out", "--name", "--rerun"}, {"--overwrite"}
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in drop_value:
+            skip = True
+            continue
+        if a in drop_flag or any(a.startswith(f"{d}=") for d in drop_value):
+            continue
+        kept.append(a)
+    run_dir = manifest_path.parent
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
+    print(f"rerunning: bayes-rescue fit {shlex.join(kept)} --out {out}")
+    rc = main(["fit", *kept, "--out", str(out)])
+    if rc != 0:
+        return rc
+    differ = [f for f in ("summary.csv", "draws.csv") if io.sha256_file(out / f) != recorded.get(f)]
+    if differ:
+        print(f"NOT REPRODUCED: {', '.join(differ)} differ from the recorded run", file=sys.stderr)
+        return EXIT_NOT_REPRODUCED
+    print("reproduced: summary.csv and draws.csv are bit-identical to the recorded run")
+    return 0
 
 
 def cmd_fit(args, argv: list[str]) -> int:
@@ -265,6 +325,7 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
     from bayes_rescue import io
     from bayes_rescue.data import load_counts
     from bayes_rescue.fit import SamplerSettings, package_versions
+    from bayes_rescue.parallel import dask_map
     from bayes_rescue.sensitivity import plot_heatmaps, sensitivity_grid, tipping_points
     from bayes_rescue.summary import prob_column
 
@@ -283,9 +344,17 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
     t0 = time.perf_counter()
     n = len(args.centres) * len(args.sds) * len(args.robust)
     print(f"sensitivity grid: {n} points x {len(data.outcomes)} outcomes ...", flush=True)
-    grid = sensitivity_grid(
-        data, kind=args.model, centres=args.centres, sds=args.sds, robust=args.robust, settings=settings, mcids=mcids
-    )
+    with dask_map(args.scheduler) as mapper:
+        grid = sensitivity_grid(
+            data,
+            kind=args.model,
+            centres=args.centres,
+            sds=args.sds,
+            robust=args.robust,
+            settings=settings,
+            mcids=mcids,
+            map_fn=mapper,
+        )
     t_grid = time.perf_counter() - t0
     tips = None if args.no_tipping else tipping_points(data, kind=args.model, levels=args.levels, settings=settings)
     with io.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
@@ -308,6 +377,7 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
             "data": {"source": data.source, "sha256": data.sha256},
             "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed},
             "grid_points": n,
+            "scheduler": args.scheduler,
             "grid_seconds": round(t_grid, 2),
             "worst_diagnostics": worst,
             "versions": package_versions(),
@@ -407,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "fit":
+            if args.rerun is not None:
+                return cmd_rerun(args.rerun)
             return cmd_fit(args, argv[1:])
         if args.command == "check":
             return cmd_check(args)

@@ -418,8 +418,16 @@ def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
     return observed, constant
 
 
+def _log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
+    from bayes_rescue.psense import log_prior
+
+    return log_prior(posterior, spec)
+
+
 def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
-    return nutpie.sample(
+    """nutpie NUTS. nutpie answers Ctrl-C by returning the draws made so far; a trace shorter than asked
+    for is therefore an interruption, raised as such, never passed on as a result."""
+    tree = nutpie.sample(
         cache.get(spec),
         draws=settings.draws,
         tune=settings.tune,
@@ -428,6 +436,13 @@ def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cach
         target_accept=target_accept,
         progress_bar=False,
     )
+    sizes = tree["posterior"].sizes
+    if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
+        raise KeyboardInterrupt(
+            f"sampling was interrupted: {sizes.get('chain')} chains x {sizes.get('draw')} draws of"
+            f" {settings.chains} x {settings.draws}"
+        )
+    return tree
 
 
 def sample_posterior(
@@ -451,6 +466,7 @@ def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: floa
             "posterior": posterior,
             "sample_stats": tree["sample_stats"].to_dataset(),
             "log_likelihood": log_likelihood(posterior, spec),
+            "log_prior": _log_prior(posterior, spec),
             "posterior_predictive": predictive(posterior, spec, rng),
             "prior": prior,
             "prior_predictive": predictive(prior, spec, rng),

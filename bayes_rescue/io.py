@@ -71,12 +71,35 @@ def write_json(path: Path, obj) -> Path:
     return path
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove ``.<name>.partial-<pid>-*`` folders left by runs that were killed (their pid is gone)."""
+    removed = []
+    for p in Path(target).parent.glob(f".{Path(target).name}.partial-*"):
+        parts = p.name.rsplit(".partial-", 1)[1].split("-", 1)
+        if parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_run_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; on success move it to ``target``.
 
     On any exception (including KeyboardInterrupt) the temporary directory is removed and an existing
-    ``target`` is left untouched. An existing ``target`` is replaced only with ``overwrite=True``.
+    ``target`` is left untouched. An existing ``target`` is replaced only with ``overwrite=True``. A run
+    killed outright (SIGKILL) cannot clean up: its hidden ``.partial-<pid>-`` folder is removed by the next
+    run of the same name, and the previous results stay intact.
     """
     target = Path(target)
     if target.exists() and not overwrite:
@@ -86,7 +109,8 @@ def atomic_run_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
             field="--name",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    remove_stale_partials(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
     try:
         yield tmp

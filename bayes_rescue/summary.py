@@ -14,7 +14,9 @@ Columns of the summary table (one row per prior x outcome x estimand):
 - ``p_benefit``: P(RD on the beneficial side of 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
   ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
 - ``rhat_max, ess_bulk_min, ess_tail_min`` of this row's RD and log OR, ``divergences`` of the fit,
-  ``diagnostics_passed`` of the fit.
+  ``diagnostics_passed`` of the fit;
+- ``rd_prior_sensitivity, rd_likelihood_sensitivity, rd_psense_diagnosis``: power-scaling sensitivity of
+  the RD (:mod:`bayes_rescue.psense`).
 """
 
 from __future__ import annotations
@@ -130,6 +132,12 @@ def summarize(
     table["ess_tail_min"] = per[["ess_tail_rd", "ess_tail_log_or"]].min(axis=1).to_numpy()
     table["divergences"] = result.diagnostics.divergences
     table["diagnostics_passed"] = result.diagnostics.passed
+    if "log_prior" in result.tree.children:
+        from bayes_rescue.psense import power_scaling
+
+        ps = power_scaling(result.tree).set_index("estimand").reindex(est["estimand"])
+        for col in ("rd_prior_sensitivity", "rd_likelihood_sensitivity", "rd_psense_diagnosis"):
+            table[col] = ps[col].to_numpy()
     return table
 
 

@@ -107,3 +107,20 @@ def test_bundled_cohort_clean_under_every_bundled_prior(data):
             d = result.diagnostics
             assert result.attempts == 1 and d.divergences == 0, (kind, name, d.problems())
             assert d.max_rhat <= 1.01 and d.min_ess_bulk >= 1000 and d.min_ess_tail >= 1000, (kind, name)
+
+
+def test_partial_trace_from_an_interrupted_sampler_is_an_interruption(data, monkeypatch):
+    """nutpie returns the draws made so far when sampling is interrupted (Ctrl-C); such a short trace
+    must raise KeyboardInterrupt, never flow on as a result."""
+    import nutpie
+
+    from bayes_rescue import fit as fit_module
+
+    real = nutpie.sample
+
+    def short(*args, **kwargs):
+        return real(*args, **{**kwargs, "draws": kwargs["draws"] // 2})
+
+    monkeypatch.setattr(fit_module.nutpie, "sample", short)
+    with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
+        fit(ModelSpec(data, load_prior("neutral"), "hierarchical"), SMALL, retry=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from quadrature import reference_summary
 from scipy import optimize
@@ -62,3 +63,44 @@ def test_tipping_sd_matches_quadrature_root(data):
     assert row["tipping_sd_ess_patients"] > 0
     mort = tips[tips["outcome"] == "mortality"].iloc[0]
     assert mort["sd_status"].startswith("not reached") and np.isnan(mort["tipping_sd"])
+
+
+def test_dask_local_cluster_gives_the_serial_result(data):
+    """A real dask.distributed LocalCluster (scheduler and worker processes on loopback) runs the grid
+    points as independent tasks; with the same seeds the table equals the serial one exactly."""
+    from bayes_rescue.parallel import dask_map
+
+    kwargs = dict(kind="independent", centres=(0.0, 0.5), sds=(0.5,), settings=SETTINGS)
+    serial = sensitivity_grid(data, **kwargs)
+    with dask_map("local") as mapper:
+        distributed = sensitivity_grid(data, map_fn=mapper, **kwargs)
+    pd.testing.assert_frame_equal(serial, distributed)
+
+
+def test_psense_matches_arviz_summary(data):
+    """Reference: ArviZ's own psense_summary (rounded to 3 decimals) on the same DataTree groups."""
+    import xarray as xr
+    from arviz_stats import psense_summary
+
+    from bayes_rescue.fit import fit
+    from bayes_rescue.model import ModelSpec
+    from bayes_rescue.priors import load_prior
+    from bayes_rescue.psense import power_scaling
+
+    result = fit(ModelSpec(data, load_prior("map_late"), "hierarchical"), SETTINGS, retry=False)
+    ours = power_scaling(result.tree).set_index("estimand")
+    eff = result.tree["effects"].to_dataset()[["rd"]].drop_vars(["estimand_outcome", "estimand_subgroup"])
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": eff,
+            "log_prior": result.tree["log_prior"].to_dataset(),
+            "log_likelihood": result.tree["log_likelihood"].to_dataset(),
+        }
+    )
+    ref = psense_summary(tree)
+    for label, r in ref.iterrows():
+        est = str(label).split("[", 1)[1].rstrip("]")
+        assert round(ours.loc[est, "rd_prior_sensitivity"], 3) == pytest.approx(r["prior"], abs=1e-9)
+        assert round(ours.loc[est, "rd_likelihood_sensitivity"], 3) == pytest.approx(r["likelihood"], abs=1e-9)
+        expected = "ok" if r["diagnosis"] == "✓" else r["diagnosis"]
+        assert ours.loc[est, "rd_psense_diagnosis"] == expected

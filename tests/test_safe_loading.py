@@ -1,0 +1,43 @@
+"""Safe loading: the package reads only CSV, TOML (tomllib) and netCDF; nothing is unpickled or evaluated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import bayes_rescue
+
+FORBIDDEN = [
+    r"\bpickle\b",
+    r"(?<![.\w])eval\(",  # the builtin, not pytensor's Variable.eval()
+    r"(?<![.\w])exec\(",
+    r"yaml\.load\(",
+    r"yaml\.unsafe_load",
+    r"\bmarshal\b",
+    r"__import__\(",
+]
+
+
+def test_no_unsafe_deserialisation_in_the_package():
+    """A source scan of every module of the package (a test that fails if such a call is ever added)."""
+    root = Path(bayes_rescue.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    assert len(files) >= 10
+    for f in files:
+        text = f.read_text("utf-8")
+        for pattern in FORBIDDEN:
+            assert not re.search(pattern, text), (f.name, pattern)
+
+
+def test_prior_and_data_formats_cannot_name_other_files(tmp_path):
+    """Neither format has a key or column that is a path: an attempt is an unknown key / column error."""
+    import pytest
+
+    from bayes_rescue.data import parse_counts
+    from bayes_rescue.errors import InputError
+    from bayes_rescue.priors import parse_prior
+
+    with pytest.raises(InputError, match="unknown key"):
+        parse_prior({"name": "x", "description": "d", "include": "/etc/passwd", "effect": {}}, origin="p")
+    with pytest.raises(InputError, match="unknown column"):
+        parse_counts("outcome,subgroup,arm,events,total,path\n", source="c")
