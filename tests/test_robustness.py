@@ -126,3 +126,14 @@ def test_interrupted_run_keeps_previous_results(tmp_path, sig):
     # the next run of the same name clears what a killed run could not
     assert fit_script.main(["--prior", "neutral", "--out", str(target), "--overwrite", *TINY]) == 0
     assert not list(tmp_path.glob(".run.partial-*"))
+
+
+def test_sbc_uniformity_test_detects_bias():
+    """The SBC chi-square test accepts exactly uniform ranks and rejects ranks piled at one end
+    (closed form: perfectly flat counts give chi2 = 0, p = 1)."""
+    from bayes_rescue.validate import uniformity
+
+    flat = pd.DataFrame({"sim": range(200), "divergences": 0, "q": list(range(100)) * 2})
+    biased = flat.assign(q=[r // 4 for r in flat["q"]])
+    assert uniformity(flat).loc[0, "p_value"] == pytest.approx(1.0)
+    assert uniformity(biased).loc[0, "p_value"] < 1e-10

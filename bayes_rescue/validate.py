@@ -1,0 +1,129 @@
+"""Simulation-based calibration (SBC; Talts, Betancourt, Simpson, Vehtari & Gelman 2018, arXiv:1804.06788).
+
+For each simulation s = 1..S: draw every parameter from the model's prior, simulate the arm counts from
+the likelihood with the cohort's arm sizes, refit the model (the compiled model is reused; only the counts
+change), and record the rank of the true value among L thinned posterior draws. If the sampler and model
+are correct, each rank is uniform on {0, ..., L}. Uniformity is tested per quantity with a chi-square test
+on B equal-width bins; the histograms are saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from bayes_rescue.data import CountsData
+from bayes_rescue.fit import DEFAULT_CACHE, SamplerSettings, _nuts, prior_draws
+from bayes_rescue.model import ModelSpec
+from bayes_rescue.priors import PriorSpec
+
+SBC_SETTINGS = SamplerSettings(draws=500, tune=500, chains=4, prior_draws=1, target_accept=0.95)
+N_RANK_DRAWS = 99  # L: ranks take values 0..99
+
+
+def _with_counts(data: CountsData, y_t: np.ndarray, y_c: np.ndarray) -> CountsData:
+    cells = data.cells()
+    table = data.table.copy()
+    for i, r in cells.iterrows():
+        for arm, y in (("treatment", y_t[i]), ("control", y_c[i])):
+            mask = (table["outcome"] == r["outcome"]) & (table["subgroup"] == r["subgroup"]) & (table["arm"] == arm)
+            table.loc[mask, "events"] = int(y)
+    return dataclasses.replace(data, table=table, source=f"{data.source} (simulated)")
+
+
+def _thin(x: np.ndarray, n: int) -> np.ndarray:
+    """x (chain, draw, ...) -> n draws spread evenly over the chains (thinning reduces autocorrelation)."""
+    flat = x.reshape(-1, *x.shape[2:]) if x.ndim > 2 else x.reshape(-1)
+    idx = np.linspace(0, flat.shape[0] - 1, n).round().astype(int)
+    return flat[idx]
+
+
+def _sbc_task(args: tuple) -> dict:
+    data, prior, kind, settings, s, truth = args
+    spec = ModelSpec(data, prior, kind)
+    cells = data.cells()
+    rng = np.random.default_rng([settings.seed, s])
+    p_c = special.expit(truth["alpha"])
+    p_t = special.expit(truth["alpha"] + truth["log_or"])
+    y_c = rng.binomial(cells["n_c"].to_numpy(), p_c)
+    y_t = rng.binomial(cells["n_t"].to_numpy(), p_t)
+    sim = ModelSpec(_with_counts(data, y_t, y_c), prior, kind)
+    tree = _nuts(sim, dataclasses.replace(settings, seed=settings.seed + s), settings.target_accept, DEFAULT_CACHE)
+    post = tree["posterior"].to_dataset()
+    row: dict = {"sim": s, "divergences": int(tree["sample_stats"]["diverging"].sum())}
+    coords = spec.coords()
+    for name in ("mu_delta", "tau", "log_or"):
+        if name not in truth:
+            continue
+        true = truth[name]
+        draws = _thin(post[name].transpose("chain", "draw", ...).to_numpy(), N_RANK_DRAWS)
+        labels = coords["outcome"] if name in ("mu_delta", "tau") else coords["cell"]
+        for j, label in enumerate(labels):
+            row[f"{name}[{label}]"] = int((draws[:, j] < true[j]).sum())
+    return row
+
+
+def sbc(
+    data: CountsData,
+    prior: PriorSpec,
+    *,
+    kind: str = "hierarchical",
+    n_sims: int = 200,
+    settings: SamplerSettings = SBC_SETTINGS,
+    map_fn: Callable | None = None,
+) -> pd.DataFrame:
+    """Ranks per simulation (columns ``sim``, ``divergences`` and one per quantity)."""
+    spec = ModelSpec(data, prior, kind)
+    truth = prior_draws(spec, n_sims, np.random.default_rng([settings.seed, 99]))
+    names = ["mu_delta", "tau", "log_or"] if kind == "hierarchical" else ["log_or"]
+    tasks = []
+    for s in range(n_sims):
+        t = {n: truth[n].isel(chain=0, draw=s).to_numpy() for n in names}
+        t["alpha"] = truth["alpha"].isel(chain=0, draw=s).to_numpy()
+        tasks.append((data, prior, kind, settings, s, t))
+    rows = (map if map_fn is None else map_fn)(_sbc_task, tasks)
+    return pd.DataFrame(list(rows))
+
+
+def uniformity(ranks: pd.DataFrame, *, bins: int = 10, n_rank_draws: int = N_RANK_DRAWS) -> pd.DataFrame:
+    """Chi-square test of uniform ranks per quantity (bins of equal width over 0..L)."""
+    rows = []
+    edges = np.linspace(0, n_rank_draws + 1, bins + 1)
+    for col in ranks.columns:
+        if col in ("sim", "divergences"):
+            continue
+        counts, _ = np.histogram(ranks[col], bins=edges)
+        expected = len(ranks) * np.diff(edges) / (n_rank_draws + 1)
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        rows.append({"quantity": col, "chi2": chi2, "df": bins - 1, "p_value": float(stats.chi2.sf(chi2, bins - 1))})
+    return pd.DataFrame(rows)
+
+
+def plot_ranks(ranks: pd.DataFrame, path, *, bins: int = 10, n_rank_draws: int = N_RANK_DRAWS):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in ranks.columns if c not in ("sim", "divergences")]
+    ncol = 3
+    nrow = int(np.ceil(len(cols) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.6 * nrow), squeeze=False)
+    edges = np.linspace(0, n_rank_draws + 1, bins + 1)
+    n = len(ranks)
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    for ax, c in zip(axes.ravel(), cols, strict=False):
+        ax.hist(ranks[c], bins=edges, color="C0", alpha=0.8)
+        ax.axhspan(lo, hi, color="0.85", zorder=0)
+        ax.set_title(c, fontsize=9)
+    for ax in axes.ravel()[len(cols) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"SBC rank histograms ({n} simulations; band: 99% range under uniformity)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
