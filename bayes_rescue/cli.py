@@ -23,61 +23,41 @@ EXIT_DIAGNOSTICS = 3
 DEFAULT_MODELS_DIR = Path("models")
 
 
-def _positive_int(name: str):
-    def parse(text: str) -> int:
+def _arg(name: str, cast: type, ok, describe: str):
+    """An argparse type: ``cast`` the text, then require ``ok(value)``; messages name the option."""
+
+    def parse(text: str):
         try:
-            v = int(text)
+            v = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+            kind = "a whole number" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{name} must be {describe}, got {v}")
         return v
 
     return parse
+
+
+def _positive_int(name: str):
+    return _arg(name, int, lambda v: v >= 1, ">= 1")
 
 
 def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (lo < v < hi):
-            raise argparse.ArgumentTypeError(f"{name} must be in ({lo}, {hi}), got {v}")
-        return v
-
-    return parse
+    return _arg(name, float, lambda v: lo < v < hi, f"in ({lo}, {hi})")
 
 
 def _positive_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (v > 0 and v < 1e3):
-            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1000), got {v}")
-        return v
-
-    return parse
+    return _arg(name, float, lambda v: 0 < v < 1e3, "in (0, 1000)")
 
 
 def _unit(name: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not 0 <= v <= 1:
-            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {v}")
-        return v
-
-    return parse
+    return _arg(name, float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
-        raise InputError(message.replace("\n", " "), field=self.prog)
+        raise InputError(message.replace("\n", " "), source=self.prog)
 
 
 def build_parser() -> argparse.ArgumentParser:
