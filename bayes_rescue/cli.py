@@ -306,7 +306,7 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
     from bayes_rescue.data import load_counts
     from bayes_rescue.fit import SamplerSettings, package_versions
     from bayes_rescue.parallel import dask_map
-    from bayes_rescue.sensitivity import plot_heatmaps, sensitivity_grid, tipping_points
+    from bayes_rescue.sensitivity import plot_heatmaps, points_failing_gate, sensitivity_grid, tipping_points
     from bayes_rescue.summary import prob_column
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
@@ -348,9 +348,7 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
             "max_rhat": float(grid["rhat_max"].max()),
             "min_ess": float(grid["ess_min"].min()),
             "max_divergences": int(grid["divergences"].max()),
-            "points_failing_gate": int(
-                (~grid.groupby(["centre_benefit", "sd", "robust"])["diagnostics_passed"].all()).sum()
-            ),
+            "points_failing_gate": points_failing_gate(grid),
         }
         meta = {
             "command": shlex.join(["bayes-rescue", "sensitivity", *argv]),
@@ -391,7 +389,12 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
         print(
             "WARNING: some grid points failed the diagnostics gate; see grid.csv (diagnostics_passed)", file=sys.stderr
         )
-    print(f"\nresults written to {target}/ (grid.csv, tipping.csv, heatmap_*.png, manifest.json)")
+    files = (
+        "grid.csv, heatmap_*.png, manifest.json"
+        if tips is None
+        else "grid.csv, tipping.csv, heatmap_*.png, manifest.json"
+    )
+    print(f"\nresults written to {target}/ ({files})")
     return 0
 
 

@@ -285,9 +285,13 @@ def _text(value, *, source: str, field: str, required: bool = False) -> str:
     return value
 
 
-def _check_keys(table, allowed: set[str], *, source: str, where: str) -> None:
+def _require_table(table, *, source: str, where: str) -> None:
     if not isinstance(table, dict):
         raise InputError("must be a table", source=source, field=where or "<top>")
+
+
+def _check_keys(table, allowed: set[str], *, source: str, where: str) -> None:
+    _require_table(table, source=source, where=where)
     for key in table:
         if key not in allowed:
             raise InputError(
@@ -319,7 +323,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
     effects_doc = doc.get("effect")
     if not effects_doc:
         raise InputError("a prior needs at least one [effect.<outcome>] table", source=src, field="effect")
-    _check_keys(effects_doc, set(effects_doc), source=src, where="effect")
+    _require_table(effects_doc, source=src, where="effect")
     effects: dict[str, EffectPrior] = {}
     shifts: dict[str, dict[str, SubgroupShift]] = {}
     for outcome, table in effects_doc.items():
@@ -359,7 +363,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
                 )
             )
         if "subgroups" in table:
-            _check_keys(table["subgroups"], set(table["subgroups"]), source=src, where=f"{where}.subgroups")
+            _require_table(table["subgroups"], source=src, where=f"{where}.subgroups")
             for sg, sh in table["subgroups"].items():
                 sw = f"{where}.subgroups.{sg}"
                 _check_keys(sh, _SHIFT_KEYS, source=src, where=sw)

@@ -197,6 +197,11 @@ def tipping_points(
     return pd.DataFrame(out)
 
 
+def points_failing_gate(grid: pd.DataFrame) -> int:
+    """Number of grid points (centre x sd x robust) whose fit failed the diagnostics gate."""
+    return int((~grid.groupby(["centre_benefit", "sd", "robust"])["diagnostics_passed"].all()).sum())
+
+
 def heatmap_data(
     grid: pd.DataFrame, column: str = "p_benefit", *, robust: float = 0.0
 ) -> dict[tuple[str, str], pd.DataFrame]:
@@ -238,6 +243,7 @@ __all__ = [
     "grid_prior",
     "heatmap_data",
     "plot_heatmaps",
+    "points_failing_gate",
     "sensitivity_grid",
     "tipping_points",
 ]

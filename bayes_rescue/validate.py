@@ -37,7 +37,7 @@ def _with_counts(data: CountsData, y_t: np.ndarray, y_c: np.ndarray) -> CountsDa
 
 def _thin(x: np.ndarray, n: int) -> np.ndarray:
     """x (chain, draw, ...) -> n draws spread evenly over the chains (thinning reduces autocorrelation)."""
-    flat = x.reshape(-1, *x.shape[2:]) if x.ndim > 2 else x.reshape(-1)
+    flat = x.reshape(-1, *x.shape[2:])
     idx = np.linspace(0, flat.shape[0] - 1, n).round().astype(int)
     return flat[idx]
 

@@ -71,7 +71,7 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
             out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
     elif name == "c":
         from bayes_rescue.data import load_counts
-        from bayes_rescue.sensitivity import sensitivity_grid
+        from bayes_rescue.sensitivity import points_failing_gate, sensitivity_grid
 
         data = load_counts("bundled:chen2025")
         side = round((n_grid / 2) ** 0.5)
@@ -87,9 +87,7 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
         out["worst_rhat"] = float(grid["rhat_max"].max())
         out["worst_ess"] = float(grid["ess_min"].min())
         out["max_divergences"] = int(grid["divergences"].max())
-        out["points_failing_gate"] = int(
-            (~grid.groupby(["centre_benefit", "sd", "robust"])["diagnostics_passed"].all()).sum()
-        )
+        out["points_failing_gate"] = points_failing_gate(grid)
     elif name == "d":
         import pymc as pm
 

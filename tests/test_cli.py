@@ -197,3 +197,31 @@ def test_console_script_entry_point():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_rescue.cli"]
     res = subprocess.run([*cmd, "priors", "--verbose"], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0 and "log_or[mrs_0_2] ~ 1 x Normal(mean=0, sd=0.5296)" in res.stdout
+
+
+def test_sensitivity_command_writes_grid_and_heatmaps(tmp_path, capsys):
+    import sensitivity as sensitivity_script
+
+    out = tmp_path / "sens"
+    args = [
+        "--centres",
+        "0",
+        "0.5",
+        "--sds",
+        "0.5",
+        "--no-tipping",
+        "--out",
+        str(out),
+        "--draws",
+        "300",
+        "--tune",
+        "300",
+    ]
+    assert sensitivity_script.main(args) == 0
+    text = capsys.readouterr().out
+    assert "tipping.csv" not in text and "worst diagnostics over the grid" in text
+    grid = pd.read_csv(out / "grid.csv")
+    assert len(grid) == 2 * 4 and set(grid["centre_benefit"]) == {0.0, 0.5}
+    assert (out / "heatmap_p_benefit_robust0.png").is_file() and not (out / "tipping.csv").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["grid_points"] == 2 and "points_failing_gate" in manifest["worst_diagnostics"]
