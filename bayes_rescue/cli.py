@@ -55,6 +55,18 @@ def _unit(name: str):
     return _arg(name, float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
+def _seed(name: str):
+    return _arg(name, int, lambda v: 0 <= v < 2**63, "in [0, 2^63)")
+
+
+def _centre(name: str):
+    return _arg(name, float, lambda v: -20 <= v <= 20, "in [-20, 20] (log OR)")
+
+
+def _discount(name: str):
+    return _arg(name, float, lambda v: 1 <= v <= 100, "in [1, 100]")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise InputError(message.replace("\n", " "), source=self.prog)
@@ -77,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (1000)")
     f.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
     f.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
-    f.add_argument("--seed", type=int, default=20250531, help="random seed (20250531)")
+    f.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (20250531)")
     f.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.95)
     f.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
     f.add_argument(
@@ -101,14 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="mix each prior with N(0, 1.5285) at this weight (0 = off; --robust alone = 0.2)",
     )
-    f.add_argument("--discount", type=float, default=1.0, help="multiply every prior sd by this factor >= 1 (1)")
+    f.add_argument(
+        "--discount", type=_discount("--discount"), default=1.0, help="multiply every prior sd by this factor >= 1 (1)"
+    )
 
     v = sub.add_parser("sensitivity", help="prior sensitivity grid, heat maps and reverse-Bayes tipping points")
     v.add_argument("--data", default="bundled:chen2025")
     v.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
     v.add_argument(
         "--centres",
-        type=float,
+        type=_centre("--centres"),
         nargs="+",
         default=[-0.5, 0.0, 0.5, 1.0],
         help="prior centres, log OR in the benefit direction",
@@ -121,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--draws", type=_positive_int("--draws"), default=1000)
     v.add_argument("--tune", type=_positive_int("--tune"), default=500)
     v.add_argument("--chains", type=_positive_int("--chains"), default=4)
-    v.add_argument("--seed", type=int, default=20250531)
+    v.add_argument("--seed", type=_seed("--seed"), default=20250531)
     v.add_argument("--out", type=Path, default=None, help="output directory (default models/<name>)")
     v.add_argument("--name", default=None)
     v.add_argument("--overwrite", action="store_true")
@@ -157,6 +171,15 @@ def _run_name(args) -> str:
     prior = prior.replace(",", "+")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{data}-{prior}-{args.model}-{stamp}"
+
+
+def _target_dir(args, default_name: str) -> Path:
+    """``--out``, or ``models/<--name or default_name>``; a ``--name`` must be a plain folder name."""
+    if args.name is not None and (
+        "/" in args.name or "\\" in args.name or args.name.startswith(".") or not args.name.strip()
+    ):
+        raise InputError("must be a plain folder name", field="--name")
+    return args.out if args.out is not None else DEFAULT_MODELS_DIR / (args.name or default_name)
 
 
 EXIT_NOT_REPRODUCED = 4
@@ -218,10 +241,7 @@ def cmd_fit(args, argv: list[str]) -> int:
     data = load_counts(args.data)
     priors = [discount(robustify(p, args.robust), args.discount) for p in resolve_priors(args.prior)]
     specs = [ModelSpec(data, p, args.model) for p in priors]  # validates prior coverage before sampling
-    name = args.name or _run_name(args)
-    if args.name is not None and ("/" in name or name.startswith(".") or not name.strip()):
-        raise InputError("must be a plain folder name", field="--name")
-    target = args.out if args.out is not None else DEFAULT_MODELS_DIR / name
+    target = _target_dir(args, _run_name(args))
     if target.exists() and not args.overwrite:
         raise InputError("run directory already exists; choose another --name or pass --overwrite", source=target)
     settings = SamplerSettings(
@@ -262,10 +282,10 @@ def cmd_fit(args, argv: list[str]) -> int:
             sub.mkdir(parents=True, exist_ok=True)
             r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
             io.save_tree(r.tree, sub / "posterior.nc")
-            if not args.no_figures:
-                make_figures(r, summary[summary["prior"] == r.spec.prior.name], sub / "figures")
+        if not args.no_figures:
+            make_figures(results, summary, tmp / "figures")
         summary.to_csv(tmp / "summary.csv", index=False)
-        pd.concat([draws_table(r) for r in results], ignore_index=True).to_csv(tmp / "draws.csv", index=False)
+        io.write_csv(pd.concat([draws_table(r) for r in results], ignore_index=True), tmp / "draws.csv")
         meta = {
             "command": shlex.join(["bayes-rescue", "fit", *argv]),
             "argv": argv,
@@ -294,7 +314,7 @@ def cmd_fit(args, argv: list[str]) -> int:
             " these numbers are not reliable.",
             file=sys.stderr,
         )
-    where = "posterior.nc, figures/" if single else "<prior>/posterior.nc, <prior>/figures/"
+    where = "posterior.nc, figures/" if single else "<prior>/posterior.nc, figures/ (all priors)"
     print(f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where}, manifest.json)")
     return 0  # failures were written only because --keep-going asked for it
 
@@ -311,12 +331,10 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
     data = load_counts(args.data)
-    name = (
-        args.name
-        or f"sensitivity-{Path(str(args.data).removeprefix('bundled:')).stem}-{args.model}-"
-        + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    )
-    target = args.out if args.out is not None else DEFAULT_MODELS_DIR / name
+    default = f"sensitivity-{Path(str(args.data).removeprefix('bundled:')).stem}-{args.model}-" + datetime.now(
+        UTC
+    ).strftime("%Y%m%dT%H%M%SZ")
+    target = _target_dir(args, default)
     if target.exists() and not args.overwrite:
         raise InputError("output directory already exists; pass --overwrite or another --name", source=target)
     settings = SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, prior_draws=1)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayes_rescue._memo import memoised
 from bayes_rescue.errors import InputError
 
 REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
@@ -93,7 +94,12 @@ class CountsData:
         return list(dict.fromkeys(rows["subgroup"]))
 
     def cells(self) -> pd.DataFrame:
-        """One row per outcome x subgroup with ``y_t, n_t, y_c, n_c`` (treatment/control counts)."""
+        """One row per outcome x subgroup with ``y_t, n_t, y_c, n_c`` (treatment/control counts).
+
+        Computed once per object (the object is immutable) and returned as a fresh copy."""
+        return memoised(self, "_cells", self._build_cells).copy()
+
+    def _build_cells(self) -> pd.DataFrame:
         t = self.table
         out = []
         for outcome in self.outcomes:

@@ -424,10 +424,8 @@ def _log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     return log_prior(posterior, spec)
 
 
-def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
-    """nutpie NUTS. nutpie answers Ctrl-C by returning the draws made so far; a trace shorter than asked
-    for is therefore an interruption, raised as such, never passed on as a result."""
-    tree = nutpie.sample(
+def _run_nutpie(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, raw: bool):
+    return nutpie.sample(
         cache.get(spec),
         draws=settings.draws,
         tune=settings.tune,
@@ -435,23 +433,69 @@ def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cach
         seed=settings.seed,
         target_accept=target_accept,
         progress_bar=False,
+        return_raw_trace=raw,
     )
-    sizes = tree["posterior"].sizes
-    if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
+
+
+def _check_complete(chains: int | None, draws: int | None, settings: SamplerSettings) -> None:
+    """nutpie answers Ctrl-C by returning the draws made so far; a trace shorter than asked for is
+    therefore an interruption, raised as such, never passed on as a result."""
+    if chains != settings.chains or draws != settings.draws:
         raise KeyboardInterrupt(
-            f"sampling was interrupted: {sizes.get('chain')} chains x {sizes.get('draw')} draws of"
-            f" {settings.chains} x {settings.draws}"
+            f"sampling was interrupted: {chains} chains x {draws} draws of {settings.chains} x {settings.draws}"
         )
+
+
+def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    """nutpie NUTS, converted to a DataTree (posterior and sample_stats groups)."""
+    tree = _run_nutpie(spec, settings, target_accept, cache, raw=False)
+    sizes = tree["posterior"].sizes
+    _check_complete(sizes.get("chain"), sizes.get("draw"), settings)
     return tree
+
+
+def _arrow_numpy(column) -> np.ndarray:
+    """A column of nutpie's raw (arro3) trace as NumPy: list columns become (rows, length)."""
+    import pyarrow as pa
+
+    arr = pa.array(column)
+    if pa.types.is_large_list(arr.type) or pa.types.is_list(arr.type):
+        return arr.flatten().to_numpy().reshape(len(arr), -1)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _nuts_raw(
+    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("alpha", "log_or")
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
+    post-warm-up draws of ``names`` (dims chain, draw, cell) and the ``diverging`` flags. The same draws
+    as :func:`_nuts` for the same spec, settings and seed."""
+    draw_batches, stat_batches = _run_nutpie(spec, settings, target_accept, cache, raw=True).get_arrow_trace()
+    post: dict[str, list] = {n: [] for n in names}
+    diverging = []
+    for draws, stats_ in zip(draw_batches, stat_batches, strict=True):
+        keep = ~_arrow_numpy(stats_.column("tuning")).astype(bool)
+        for n in names:
+            post[n].append(_arrow_numpy(draws.column(n))[keep])
+        diverging.append(_arrow_numpy(stats_.column("diverging")).astype(bool)[keep])
+    lengths = {len(d) for d in diverging}
+    _check_complete(len(diverging), lengths.pop() if len(lengths) == 1 else None, settings)
+    dims = ("chain", "draw", "cell")
+    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws), "cell": spec.coords()["cell"]}
+    posterior = xr.Dataset({n: (dims, np.stack(v)) for n, v in post.items()}, coords=coords)
+    sample_stats = xr.Dataset({"diverging": (("chain", "draw"), np.stack(diverging))}, coords=coords)
+    return posterior, sample_stats
 
 
 def sample_posterior(
     spec: ModelSpec, settings: SamplerSettings, cache: ModelCache | None = None
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Only what a sweep needs: the posterior effects and the sample stats (no prior, predictive or
-    log likelihood), at ``settings.target_accept``."""
-    tree = _nuts(spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache)
-    return effects(tree["posterior"].to_dataset(), spec), tree["sample_stats"].to_dataset()
+    """Only what a sweep needs: the posterior effects and the divergence flags (no prior, predictive or
+    log likelihood, no DataTree conversion), at ``settings.target_accept``."""
+    posterior, sample_stats = _nuts_raw(
+        spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache
+    )
+    return effects(posterior, spec), sample_stats
 
 
 def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:

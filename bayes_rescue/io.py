@@ -8,7 +8,8 @@ Layout of ``models/<run>/``::
     summary.json         the same rows as JSON records, plus the run's metadata
     draws.csv            per-draw rd / log_or / arm risks per prior x outcome x estimand
     posterior.nc         the ArviZ DataTree (single-prior run), or <prior>/posterior.nc for each prior
-    figures/*.png        prior_posterior, forest, benefit_curve, rank (or <prior>/figures/*.png)
+    figures/*.png        prior_posterior, forest, benefit_curve, rank (several priors: one comparison
+                         set, and rank_<prior>.png per prior)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 
 from bayes_rescue.errors import InputError
@@ -41,6 +43,18 @@ def save_tree(tree: xr.DataTree, path: Path) -> Path:
         if changed:
             tree[node.path] = xr.DataTree(ds)
     tree.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a table as CSV with Arrow's writer: about ten times faster than ``DataFrame.to_csv`` on draw
+    tables, and floats are written in their shortest round-trip form (reading the file back gives the
+    identical doubles). Strings are quoted only where needed."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed", quoting_header="none"))
     return path
 
 

@@ -63,16 +63,24 @@ def trial_counts(trials: tuple[str, ...], outcome: str, table: pd.DataFrame | No
     return pd.DataFrame(rows)
 
 
-def build_map_model(counts: pd.DataFrame, *, tau_sd: float = TAU_SD) -> pm.Model:
-    """The random-effects model of the module docstring."""
+def build_map_model(counts: pd.DataFrame, *, tau_sd: float = TAU_SD, shared_counts: bool = False) -> pm.Model:
+    """The random-effects model of the module docstring.
+
+    ``shared_counts=True`` makes the event counts ``pm.Data`` (``y_c_data``, ``y_t_data``) so that one
+    compiled model can be refitted to other counts of the same trials (simulation-based calibration).
+    """
     with pm.Model(coords={"trial": counts["trial"].tolist()}) as model:
+        y_c = counts["y_c"].to_numpy()
+        y_t = counts["y_t"].to_numpy()
+        if shared_counts:
+            y_c, y_t = pm.Data("y_c_data", y_c, dims="trial"), pm.Data("y_t_data", y_t, dims="trial")
         b = pm.Normal("b", 0.0, 2.0, dims="trial")
         mu = pm.Normal("mu", 0.0, 2.0)
         tau = pm.HalfNormal("tau", tau_sd)
         z = pm.Normal("z", 0.0, 1.0, dims="trial")
         theta = pm.Deterministic("theta", mu + tau * z, dims="trial")
-        pm.Binomial("y_c", n=counts["n_c"].to_numpy(), p=pm.math.invlogit(b), observed=counts["y_c"].to_numpy())
-        pm.Binomial("y_t", n=counts["n_t"].to_numpy(), p=pm.math.invlogit(b + theta), observed=counts["y_t"].to_numpy())
+        pm.Binomial("y_c", n=counts["n_c"].to_numpy(), p=pm.math.invlogit(b), observed=y_c)
+        pm.Binomial("y_t", n=counts["n_t"].to_numpy(), p=pm.math.invlogit(b + theta), observed=y_t)
     return model
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_rescue._memo import memoised
 from bayes_rescue.data import CountsData
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors import PriorSpec
@@ -76,7 +77,12 @@ class ModelSpec:
                     )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures)."""
+        """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures).
+
+        Computed once per (immutable) spec; every call returns fresh copies of the arrays."""
+        return {k: v.copy() for k, v in memoised(self, "_arrays", self._build_arrays).items()}
+
+    def _build_arrays(self) -> dict[str, np.ndarray]:
         cells = self.data.cells()
         outcomes = self.data.outcomes
         o_idx = cells["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from bayes_rescue.summary import benefit_sign
@@ -60,45 +61,52 @@ def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _results(result) -> list:
+    return list(result) if isinstance(result, list | tuple) else [result]
+
+
 def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataFrame:
-    """P(benefit >= t) over thresholds t (risk difference in the outcome's beneficial direction)."""
+    """P(benefit >= t) over thresholds t (risk difference in the outcome's beneficial direction), per
+    prior x estimand. ``result``: one fit result or a list of them."""
     from bayes_rescue.fit import estimands
 
     t = np.linspace(0, 0.5, 101) if thresholds is None else np.asarray(thresholds, float)
-    est = estimands(result.spec)
-    ds = result.tree["effects"].to_dataset()
     rows = []
-    for _, e in est.iterrows():
-        rdb = benefit_sign(e["direction"]) * ds["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
-        p = (rdb[None, :] >= t[:, None]).mean(axis=1)
-        rows.append(
-            pd.DataFrame({"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p})
-        )
+    for res in _results(result):
+        ds = res.tree["effects"].to_dataset()
+        for _, e in estimands(res.spec).iterrows():
+            rdb = np.sort(benefit_sign(e["direction"]) * ds["rd"].sel(estimand=e["estimand"]).to_numpy().ravel())
+            p = 1.0 - np.searchsorted(rdb, t, side="left") / rdb.size  # share of draws >= t
+            frame = {"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p}
+            rows.append(pd.DataFrame({"prior": res.spec.prior.name, **frame}))
     return pd.concat(rows, ignore_index=True)
 
 
 def prior_posterior_data(result, n_grid: int = 256) -> pd.DataFrame:
-    """Kernel density of the cohort-level RD under the prior and the posterior, on a common grid."""
+    """Kernel density of the cohort-level RD under the prior and the posterior, on a common grid, per
+    prior x outcome. ``result``: one fit result or a list of them."""
     from bayes_rescue.fit import estimands
 
-    est = estimands(result.spec)
-    post = result.tree["effects"].to_dataset()
-    prior = result.tree["prior_effects"].to_dataset()
+    grid = np.linspace(-1, 1, n_grid)
     rows = []
-    for _, e in est[est["level"] == "cohort"].iterrows():
-        a = prior["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
-        b = post["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
-        grid = np.linspace(-1, 1, n_grid)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "outcome": e["outcome"],
-                    "rd": grid,
-                    "prior_density": stats.gaussian_kde(a)(grid),
-                    "posterior_density": stats.gaussian_kde(b)(grid),
-                }
+    for res in _results(result):
+        est = estimands(res.spec)
+        post = res.tree["effects"].to_dataset()
+        prior = res.tree["prior_effects"].to_dataset()
+        for _, e in est[est["level"] == "cohort"].iterrows():
+            a = prior["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
+            b = post["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "prior": res.spec.prior.name,
+                        "outcome": e["outcome"],
+                        "rd": grid,
+                        "prior_density": stats.gaussian_kde(a)(grid),
+                        "posterior_density": stats.gaussian_kde(b)(grid),
+                    }
+                )
             )
-        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -175,29 +183,50 @@ def plot_forest(data: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_benefit_curve(data: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (o, s), g in data.groupby(["outcome", "subgroup"], sort=False):
-        ax.plot(g["threshold"] * 100, g["p_benefit_ge"], label=f"{o} / {s}")
-    for level in (0.5, 0.95):
-        ax.axhline(level, color="0.7", lw=0.8, ls="--")
-    ax.set_xlabel("benefit threshold (risk difference, percentage points)")
-    ax.set_ylabel("posterior P(benefit >= threshold)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    """One line per estimand (one prior), or one panel per estimand and a line per prior (several)."""
+    priors = list(dict.fromkeys(data["prior"]))
+    keys = list(dict.fromkeys(zip(data["outcome"], data["subgroup"], strict=True)))
+    panels = [None] if len(priors) == 1 else keys
+    ncol = min(3, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7 if ncol == 1 else 4.2 * ncol, 4.5 if nrow == 1 else 3.2 * nrow))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, panel in zip(axes, panels, strict=False):
+        for (pr, o, s), g in data.groupby(["prior", "outcome", "subgroup"], sort=False):
+            if panel is None or (o, s) == panel:
+                ax.plot(g["threshold"] * 100, g["p_benefit_ge"], label=f"{o} / {s}" if panel is None else pr)
+        for level in (0.5, 0.95):
+            ax.axhline(level, color="0.7", lw=0.8, ls="--")
+        ax.set_ylim(0, 1)
+        if panel is not None:
+            ax.set_title(f"{panel[0]} / {panel[1]}", fontsize=9)
+        ax.set_xlabel("benefit threshold (RD, percentage points)")
+        ax.set_ylabel("P(benefit >= threshold)")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_prior_posterior(data: pd.DataFrame, path: Path) -> Path:
+    """Per outcome: each prior's prior density (dashed or shaded) and posterior density (solid)."""
     outcomes = list(dict.fromkeys(data["outcome"]))
+    priors = list(dict.fromkeys(data["prior"]))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(5 * len(outcomes), 3.8), squeeze=False)
     for ax, o in zip(axes[0], outcomes, strict=True):
-        g = data[data["outcome"] == o]
-        ax.fill_between(g["rd"] * 100, g["prior_density"], color="0.8", label="prior")
-        ax.plot(g["rd"] * 100, g["posterior_density"], color="C0", label="posterior")
+        for i, pr in enumerate(priors):
+            g = data[(data["outcome"] == o) & (data["prior"] == pr)]
+            if len(priors) == 1:
+                ax.fill_between(g["rd"] * 100, g["prior_density"], color="0.8", label="prior")
+                ax.plot(g["rd"] * 100, g["posterior_density"], color="C0", label="posterior")
+            else:
+                ax.plot(g["rd"] * 100, g["prior_density"], color=f"C{i % 10}", ls=":", lw=1)
+                ax.plot(g["rd"] * 100, g["posterior_density"], color=f"C{i % 10}", label=pr)
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_title(f"{o}: cohort risk difference")
+        ax.set_title(f"{o}: cohort risk difference" + ("" if len(priors) == 1 else " (dotted: prior)"))
         ax.set_xlabel("percentage points")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -214,6 +243,8 @@ def plot_rank(data: pd.DataFrame, path: Path) -> Path:
         ax.axhline(expected, color="k", lw=0.8, ls="--")
         ax.set_title(p, fontsize=9)
         ax.set_ylim(0, None)
+        ax.set_xticks([])  # bin index: the shape is what matters
+        ax.yaxis.set_major_locator(MaxNLocator(3))
     for ax in axes.ravel()[len(params) :]:
         ax.set_visible(False)
     fig.suptitle("rank histograms (flat = chains agree)")
@@ -221,12 +252,21 @@ def plot_rank(data: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def make_figures(result, summary: pd.DataFrame, outdir: Path) -> list[Path]:
-    """Write the four standard figures of one fitted prior into ``outdir``; return their paths."""
+def make_figures(results, summary: pd.DataFrame, outdir: Path) -> list[Path]:
+    """Write the standard figures into ``outdir``; return their paths.
+
+    ``results``: one fit result or a list. Several priors share one figure set, so they can be compared:
+    ``prior_posterior.png``, ``forest.png`` and ``benefit_curve.png`` show every prior, and the rank plots
+    (a per-fit diagnostic) are ``rank.png`` for one prior, ``rank_<prior>.png`` for several.
+    """
+    results = _results(results)
     outdir.mkdir(parents=True, exist_ok=True)
-    return [
-        plot_prior_posterior(prior_posterior_data(result), outdir / "prior_posterior.png"),
+    paths = [
+        plot_prior_posterior(prior_posterior_data(results), outdir / "prior_posterior.png"),
         plot_forest(forest_data(summary), outdir / "forest.png"),
-        plot_benefit_curve(benefit_curve_data(result), outdir / "benefit_curve.png"),
-        plot_rank(rank_data(result), outdir / "rank.png"),
+        plot_benefit_curve(benefit_curve_data(results), outdir / "benefit_curve.png"),
     ]
+    for r in results:
+        name = "rank.png" if len(results) == 1 else f"rank_{r.spec.prior.name}.png"
+        paths.append(plot_rank(rank_data(r), outdir / name))
+    return paths

@@ -21,6 +21,7 @@ control risk).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -42,6 +43,14 @@ from bayes_rescue.priors import EffectPrior, NormalComponent, PriorSpec, ess_pat
 from bayes_rescue.summary import benefit_sign, prob_column
 
 SWEEP_SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, prior_draws=1)
+
+
+def retry_settings(settings: SamplerSettings) -> SamplerSettings:
+    """The settings of a sweep point's second attempt: twice the draws and warm-up, the retry target
+    acceptance, the same seed."""
+    return dataclasses.replace(
+        settings, draws=2 * settings.draws, tune=2 * settings.tune, target_accept=settings.retry_target_accept
+    )
 
 
 def grid_prior(data: CountsData, centre_benefit: float, sd: float, robust: float = 0.0) -> PriorSpec:
@@ -66,6 +75,12 @@ def _point_rows(
     spec = ModelSpec(data, prior, kind)
     eff, stats = sample_posterior(spec, settings, cache)
     diag = diagnose_effects(eff, stats, settings.target_accept)
+    attempts = 1
+    if not diag.passed:  # adaptive: one retry with twice the draws and warm-up, at the retry acceptance
+        settings = retry_settings(settings)
+        eff, stats = sample_posterior(spec, settings, cache)
+        diag = diagnose_effects(eff, stats, settings.target_accept)
+        attempts = 2
     per = diag.per_estimand.set_index("estimand")
     rows = []
     for _, e in estimands(spec).iterrows():
@@ -83,6 +98,7 @@ def _point_rows(
                 "ess_min": float(min(p["ess_bulk_rd"], p["ess_bulk_log_or"], p["ess_tail_rd"], p["ess_tail_log_or"])),
                 "divergences": diag.divergences,
                 "diagnostics_passed": diag.passed,
+                "attempts": attempts,
             }
         )
     return rows

@@ -143,20 +143,22 @@ def summarize(
 
 def draws_table(result) -> pd.DataFrame:
     """Long table of per-draw effects for meta-analysts: prior, model, outcome, subgroup, chain, draw, rd,
-    log_or, p_control, p_treatment."""
-    ds = result.tree["effects"].to_dataset()
-    frame = (
-        ds[["rd", "log_or", "p_control", "p_treatment"]]
-        .drop_vars(["estimand_outcome", "estimand_subgroup"])
-        .to_dataframe()
-        .reset_index()
+    log_or, p_control, p_treatment (rows ordered by chain, draw, estimand)."""
+    ds = result.tree["effects"].to_dataset().transpose("chain", "draw", "estimand")
+    n_chain, n_draw, n_est = (ds.sizes[d] for d in ("chain", "draw", "estimand"))
+    reps = n_chain * n_draw
+    frame = pd.DataFrame(
+        {
+            "prior": result.spec.prior.name,
+            "model": result.spec.kind,
+            "outcome": np.tile(ds["estimand_outcome"].to_numpy(), reps),
+            "subgroup": np.tile(ds["estimand_subgroup"].to_numpy(), reps),
+            "chain": np.repeat(ds["chain"].to_numpy(), n_draw * n_est),
+            "draw": np.tile(np.repeat(ds["draw"].to_numpy(), n_est), n_chain),
+            **{v: ds[v].to_numpy().ravel() for v in ("rd", "log_or", "p_control", "p_treatment")},
+        }
     )
-    parts = frame["estimand"].str.split("/", n=1, expand=True)
-    frame.insert(0, "subgroup", parts[1])
-    frame.insert(0, "outcome", parts[0])
-    frame.insert(0, "model", result.spec.kind)
-    frame.insert(0, "prior", result.spec.prior.name)
-    return frame.drop(columns="estimand")
+    return frame
 
 
 def describe(table: pd.DataFrame, *, mcids: tuple[float, ...] = DEFAULT_MCIDS) -> str:

@@ -88,6 +88,7 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
         out["worst_ess"] = float(grid["ess_min"].min())
         out["max_divergences"] = int(grid["divergences"].max())
         out["points_failing_gate"] = points_failing_gate(grid)
+        out["points_retried"] = int((grid.groupby(["centre_benefit", "sd", "robust"])["attempts"].max() > 1).sum())
     elif name == "d":
         import pymc as pm
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         f" ratio plain/ours: cold {plain['cold_seconds'] / a['cold_seconds']:.1f}x, warm {plain['warm_seconds'] / a['warm_seconds']:.1f}x",
         f"(b) --prior all (7 priors): cold {b['cold_seconds']:.1f} s, warm {b['warm_seconds']:.1f} s = {b['warm_seconds'] / a['warm_seconds']:.1f}x (a) warm; peak RSS {b['peak_rss_mb']:.0f} MB",
         f"(c) {c['points']}-point sensitivity grid: {c['seconds']:.1f} s ({c['seconds'] / c['points']:.2f} s/point); peak RSS {c['peak_rss_mb']:.0f} MB;"
-        f" worst R-hat {c['worst_rhat']:.4f}, min ESS {c['worst_ess']:.0f}, max divergences {c['max_divergences']}, points failing the gate {c['points_failing_gate']}",
+        f" worst R-hat {c['worst_rhat']:.4f}, min ESS {c['worst_ess']:.0f}, max divergences {c['max_divergences']}, points retried {c['points_retried']}, failing the gate after the retry {c['points_failing_gate']}",
         f"(d) naive grid (fresh pm.sample per point, {d['points_run']} points run, scaled): {d['seconds_scaled_to_grid']:.0f} s;"
         f" ratio naive/ours {d['seconds_scaled_to_grid'] / c['seconds'] * c['points'] / args.grid_points:.0f}x; peak RSS {d['peak_rss_mb']:.0f} MB",
         f"(e) exact quadrature, one 2x2 posterior: {1000 * e['seconds_per_posterior']:.0f} ms",

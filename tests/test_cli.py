@@ -92,7 +92,11 @@ def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     names = ["neutral", "skeptical", "enthusiastic", "pessimistic", "map_early", "map_late", "map_pooled"]
     assert list(dict.fromkeys(summary["prior"])) == names
     for p in names:
-        assert (out / p / "posterior.nc").is_file() and (out / p / "figures" / "forest.png").is_file()
+        assert (out / p / "posterior.nc").is_file() and (out / "figures" / f"rank_{p}.png").is_file()
+    # one comparison figure set for all priors
+    for fig in ("forest", "benefit_curve", "prior_posterior"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000
+    assert not (out / "neutral" / "figures").exists()
     # the enthusiastic prior pulls the favourable-outcome effect up, the pessimistic one down
     rd = summary[summary["subgroup"] == "overall"].set_index(["prior", "outcome"])["rd_median"]
     assert rd[("enthusiastic", "mrs_0_2")] > rd[("neutral", "mrs_0_2")] * 0.5 > 0

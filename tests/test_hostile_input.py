@@ -8,6 +8,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bayes_rescue.sensitivity  # noqa: F401  (imports PyMC, which raises the recursion limit, up front)
 from bayes_rescue.data import load_counts, parse_counts
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors import load_prior, parse_prior
@@ -148,8 +149,147 @@ def test_valid_random_tables_always_load(case):
     assert cells.groupby("outcome")["n_t"].sum().eq(sum(sizes["treatment"])).all()
 
 
+class _Accepted(Exception):
+    """Raised by the patched fitting functions: the arguments were accepted and work would start here."""
+
+
+NUMBERS = st.one_of(
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "2",
+            "0.5",
+            "0.95",
+            "1.0",
+            "2.5",
+            "1e3",
+            "1e309",
+            "nan",
+            "inf",
+            "-inf",
+            "",
+            "abc",
+            "0x10",
+            " 3",
+            "99999999999999999999",
+            "-0",
+            "1_000",
+        ]
+    ),
+    st.integers(-(10**20), 10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+FIT_OPTIONS = {
+    "--draws": NUMBERS,
+    "--tune": NUMBERS,
+    "--chains": NUMBERS,
+    "--seed": NUMBERS,
+    "--target-accept": NUMBERS,
+    "--prior-draws": NUMBERS,
+    "--rope": NUMBERS,
+    "--discount": NUMBERS,
+    "--mcid": st.lists(NUMBERS, min_size=0, max_size=3),
+    "--robust": st.lists(NUMBERS, min_size=0, max_size=1),
+    "--prior": st.sampled_from(
+        ["skeptical", "all", "nope", "neutral,skeptical", "skeptical,", ",", "/no/such.toml", "{dir}"]
+    ),
+    "--model": st.sampled_from(["hierarchical", "independent", "pooled", ""]),
+    "--data": st.sampled_from(["bundled:chen2025", "bundled:nope", "/no/such.csv", "{dir}", "{good}"]),
+    "--name": st.sampled_from(["run", "../escape", ".hidden", "a/b", " ", "ok-name"]),
+    "--bogus": st.just([]),
+}
+SENS_OPTIONS = {
+    "--centres": st.lists(NUMBERS, min_size=0, max_size=3),
+    "--sds": st.lists(NUMBERS, min_size=0, max_size=3),
+    "--robust": st.lists(NUMBERS, min_size=0, max_size=2),
+    "--levels": st.lists(NUMBERS, min_size=0, max_size=2),
+    "--mcid": st.lists(NUMBERS, min_size=0, max_size=2),
+    "--draws": NUMBERS,
+    "--seed": NUMBERS,
+    "--model": st.sampled_from(["hierarchical", "independent", "x"]),
+    "--data": st.sampled_from(["bundled:chen2025", "/no/such.csv", "{dir}"]),
+    "--name": st.sampled_from(["grid", "../up", "a/b"]),
+}
+
+
+@st.composite
+def cli_args(draw):
+    command = draw(st.sampled_from(["fit", "sensitivity"]))
+    pool = FIT_OPTIONS if command == "fit" else SENS_OPTIONS
+    argv = [command]
+    for opt in draw(st.lists(st.sampled_from(sorted(pool)), max_size=6)):
+        value = draw(pool[opt])
+        argv += [opt, *(value if isinstance(value, list) else [value])]
+    return argv
+
+
+def _accepted_values_are_valid(command: str, args: dict) -> None:
+    """What the CLI let through is in range: the property behind 'accept or reject with exit 2'."""
+    if command == "fit":
+        s = args["settings"]
+        assert min(s.draws, s.tune, s.chains, s.prior_draws) >= 1 and 0.5 <= s.target_accept < 1
+        assert 0 <= s.seed < 2**63
+        prior = args["spec"].prior
+        for e in prior.effects.values():
+            assert all(math.isfinite(x) for x in (*e.means, *e.sds)) and (e.sds > 0).all()
+    else:
+        assert all(math.isfinite(c) and abs(c) <= 20 for c in args["centres"])
+        assert all(0 < v < 1e3 for v in args["sds"]) and all(0 <= w <= 1 for w in args["robust"])
+        assert 0 <= args["settings"].seed < 2**63
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cli_args())
+def test_random_command_lines(tmp_path_factory, argv):
+    """Random command lines for ``fit`` and ``sensitivity``: each is either rejected (exit 2, one line on
+    stderr naming the problem, no traceback, no output folder) or accepted with in-range values (the
+    sampling functions are replaced by a stub that records what they were given and stops)."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from bayes_rescue.cli import main
+
+    COUNTER["cli"] = COUNTER.get("cli", 0) + 1
+    base = tmp_path_factory.mktemp("cli")
+    good = base / "good.csv"
+    good.write_text("outcome,subgroup,arm,events,total\nm,all,treatment,3,10\nm,all,control,2,10\n")
+    argv = [a.format(dir=base, good=good) for a in argv]
+    out = base / "out"
+    seen: dict = {}
+
+    def stop_fit(spec, settings=None, **_):
+        seen.update(spec=spec, settings=settings)
+        raise _Accepted
+
+    def stop_grid(data, **kw):
+        seen.update(kw)
+        raise _Accepted
+
+    err = io.StringIO()
+    with (
+        mock.patch("bayes_rescue.fit.fit", stop_fit),
+        mock.patch("bayes_rescue.sensitivity.sensitivity_grid", stop_grid),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        try:
+            rc = main([*argv, "--out", str(out)])
+        except _Accepted:
+            COUNTER["cli_accepted"] = COUNTER.get("cli_accepted", 0) + 1
+            _accepted_values_are_valid(argv[0], seen)
+            return
+    lines = err.getvalue().strip().splitlines()
+    assert rc == 2, (argv, err.getvalue())
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0], lines
+    assert not out.exists()
+
+
 def test_zz_report_counts():
     """Print how many hostile cases were tried (visible with -s or in the -ra summary on failure)."""
     print(f"\nhostile inputs tried: {COUNTER}")
     assert COUNTER["counts"] >= 500 and COUNTER["prior"] >= 300 and COUNTER["bytes"] >= 200
     assert COUNTER["counts_ok"] >= 200
+    assert COUNTER["cli"] >= 250 and COUNTER.get("cli_accepted", 0) >= 10
