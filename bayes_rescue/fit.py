@@ -424,9 +424,10 @@ def _log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     return log_prior(posterior, spec)
 
 
-def _run_nutpie(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, raw: bool):
+def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
+    """nutpie NUTS on a compiled model with ``settings`` (draws, tune, chains, seed) at ``target_accept``."""
     return nutpie.sample(
-        cache.get(spec),
+        compiled,
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
@@ -448,7 +449,7 @@ def _check_complete(chains: int | None, draws: int | None, settings: SamplerSett
 
 def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
     """nutpie NUTS, converted to a DataTree (posterior and sample_stats groups)."""
-    tree = _run_nutpie(spec, settings, target_accept, cache, raw=False)
+    tree = _run_nutpie(cache.get(spec), settings, target_accept)
     sizes = tree["posterior"].sizes
     _check_complete(sizes.get("chain"), sizes.get("draw"), settings)
     return tree
@@ -470,7 +471,7 @@ def _nuts_raw(
     """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
     post-warm-up draws of ``names`` (dims chain, draw, cell) and the ``diverging`` flags. The same draws
     as :func:`_nuts` for the same spec, settings and seed."""
-    draw_batches, stat_batches = _run_nutpie(spec, settings, target_accept, cache, raw=True).get_arrow_trace()
+    draw_batches, stat_batches = _run_nutpie(cache.get(spec), settings, target_accept, raw=True).get_arrow_trace()
     post: dict[str, list] = {n: [] for n in names}
     diverging = []
     for draws, stats_ in zip(draw_batches, stat_batches, strict=True):

@@ -26,6 +26,7 @@ from bayes_rescue.fit import (
     _check_complete,
     _initial_overrides,
     _nuts,
+    _run_nutpie,
     _with_data,
     prior_draws,
 )
@@ -120,22 +121,12 @@ def _map_compiled(counts: pd.DataFrame):
 
 
 def _sbc_map_task(args: tuple) -> dict:
-    import nutpie
-
     counts, settings, s, truth = args
     rng = np.random.default_rng([settings.seed, s])
     y_c = rng.binomial(counts["n_c"].to_numpy(), special.expit(truth["b"]))
     y_t = rng.binomial(counts["n_t"].to_numpy(), special.expit(truth["b"] + truth["theta"]))
     compiled = _with_data(_map_compiled(counts), y_c_data=y_c, y_t_data=y_t)
-    tree = nutpie.sample(
-        compiled,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed + s,
-        target_accept=settings.target_accept,
-        progress_bar=False,
-    )
+    tree = _run_nutpie(compiled, dataclasses.replace(settings, seed=settings.seed + s), settings.target_accept)
     post = tree["posterior"].to_dataset()
     _check_complete(post.sizes.get("chain"), post.sizes.get("draw"), settings)
     row: dict = {"sim": s, "divergences": int(tree["sample_stats"]["diverging"].sum())}

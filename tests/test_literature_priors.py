@@ -18,6 +18,7 @@ from bayes_rescue.prior_report import prior_table
 from bayes_rescue.priors import (
     EffectPrior,
     NormalComponent,
+    bundled_prior_names,
     discount,
     ess_elir,
     ess_patients,
@@ -224,15 +225,7 @@ def test_prior_table_implied_rd_and_every_prior_listed():
     """Implied RD at the cohort control risk is the monotone map of the log-OR quantiles."""
     data = load_counts("bundled:chen2025")
     table = prior_table(resolve_priors("all"), data)
-    assert set(table["prior"]) == {
-        "neutral",
-        "skeptical",
-        "enthusiastic",
-        "pessimistic",
-        "map_early",
-        "map_late",
-        "map_pooled",
-    }
+    assert set(table["prior"]) == set(bundled_prior_names())
     r = table[(table["prior"] == "enthusiastic") & (table["outcome"] == "mrs_0_2")].iloc[0]
     pc = 8 / 23
     assert r["p_control"] == pytest.approx(pc)
