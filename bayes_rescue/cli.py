@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--mcid", type=_prob("--mcid"), nargs="+", default=[0.05, 0.10])
     v.add_argument("--levels", type=_prob("--levels"), nargs="+", default=[0.95, 0.5], help="tipping levels")
     v.add_argument("--no-tipping", action="store_true", help="skip the tipping-point search")
+    v.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "nuts"],
+        help="'auto' (default): reweight one long reference fit by Pareto-smoothed importance sampling where"
+        " that passes the diagnostics gate, NUTS elsewhere; 'nuts': fit every point",
+    )
     v.add_argument("--draws", type=_positive_int("--draws"), default=1000)
     v.add_argument("--tune", type=_positive_int("--tune"), default=500)
     v.add_argument("--chains", type=_positive_int("--chains"), default=4)
@@ -352,9 +359,14 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
             settings=settings,
             mcids=mcids,
             map_fn=mapper,
+            method=args.method,
         )
     t_grid = time.perf_counter() - t0
-    tips = None if args.no_tipping else tipping_points(data, kind=args.model, levels=args.levels, settings=settings)
+    tips = (
+        None
+        if args.no_tipping
+        else tipping_points(data, kind=args.model, levels=args.levels, settings=settings, method=args.method)
+    )
     with io.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
         grid.to_csv(tmp / "grid.csv", index=False)
         if tips is not None:

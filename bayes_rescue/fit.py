@@ -481,9 +481,14 @@ def _nuts_raw(
         diverging.append(_arrow_numpy(stats_.column("diverging")).astype(bool)[keep])
     lengths = {len(d) for d in diverging}
     _check_complete(len(diverging), lengths.pop() if len(lengths) == 1 else None, settings)
-    dims = ("chain", "draw", "cell")
-    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws), "cell": spec.coords()["cell"]}
-    posterior = xr.Dataset({n: (dims, np.stack(v)) for n, v in post.items()}, coords=coords)
+    per_outcome = {"mu_alpha", "sigma_alpha", "mu_delta", "tau"}  # the rest are per cell (model.py)
+    c = spec.coords()
+    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws), "cell": c["cell"]}
+    coords["outcome"] = c["outcome"]
+    posterior = xr.Dataset(
+        {n: (("chain", "draw", "outcome" if n in per_outcome else "cell"), np.stack(v)) for n, v in post.items()},
+        coords=coords,
+    )
     sample_stats = xr.Dataset({"diverging": (("chain", "draw"), np.stack(diverging))}, coords=coords)
     return posterior, sample_stats
 

@@ -31,17 +31,34 @@ def _mixture_logpdf(x: np.ndarray, w: np.ndarray, mu: np.ndarray, sd: np.ndarray
     return special.logsumexp(comp, axis=-1)
 
 
+def effect_log_prior_by_outcome(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """Log density of the named effect prior at each draw, per outcome: array (chain, draw, outcome).
+
+    Hierarchical: the mixture at ``mu_delta[outcome]``; independent: the sum over the outcome's cells of the
+    mixture (shifted by the subgroup offset) at ``log_or[cell]``. Outcomes have separate parameters, so
+    this is also what an importance weight for one outcome's prior needs.
+    """
+    a = spec.arrays()
+    o = a["outcome_idx"]
+    if spec.kind == "hierarchical":
+        x = posterior["mu_delta"].transpose("chain", "draw", "outcome").to_numpy()
+        return _mixture_logpdf(x, a["prior_w"], a["prior_mu"], a["prior_sd"])
+    x = posterior["log_or"].transpose("chain", "draw", "cell").to_numpy()
+    mu = a["prior_mu"][o] + a["offset"][:, None]
+    per_cell = _mixture_logpdf(x, a["prior_w"][o], mu, a["prior_sd"][o])
+    return per_cell @ (o[:, None] == np.arange(a["prior_w"].shape[0])[None, :]).astype(float)
+
+
 def log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     """Log prior density at each posterior draw, as ``effect_prior`` and ``other_priors`` (chain, draw)."""
     a = spec.arrays()
     h = a["hyper"]
-    o = a["outcome_idx"]
 
     def arr(name: str) -> np.ndarray:
         return posterior[name].transpose("chain", "draw", ...).to_numpy()
 
+    effect = effect_log_prior_by_outcome(posterior, spec).sum(-1)
     if spec.kind == "hierarchical":
-        effect = _mixture_logpdf(arr("mu_delta"), a["prior_w"], a["prior_mu"], a["prior_sd"]).sum(-1)
         other = (
             stats.norm.logpdf(arr("mu_alpha"), h[0], h[1]).sum(-1)
             + stats.halfnorm.logpdf(arr("sigma_alpha"), scale=h[2]).sum(-1)
@@ -50,8 +67,6 @@ def log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
             + stats.norm.logpdf(arr("z")).sum(-1)
         )
     else:
-        mu = a["prior_mu"][o] + a["offset"][:, None]
-        effect = _mixture_logpdf(arr("log_or"), a["prior_w"][o], mu, a["prior_sd"][o]).sum(-1)
         other = stats.norm.logpdf(arr("alpha"), h[0], h[1]).sum(-1)
     dims = ("chain", "draw")
     coords = {"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}

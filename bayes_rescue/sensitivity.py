@@ -4,6 +4,17 @@ reverse-Bayes tipping point.
 Every point reuses one compiled model per structure (:class:`bayes_rescue.fit.ModelCache`): the prior is
 data, swapped in without recompiling, and only the posterior effects and the diagnostics are computed.
 
+**Importance sampling first** (``method="auto"``, the default). One long *reference* fit under the wide
+prior N(0, 1.5285) on every outcome's log OR is reweighted to each grid prior: for outcome o the weight of
+draw s is p_new(theta_s) / p_ref(theta_s), where theta is ``mu_delta[o]`` (hierarchical) or the outcome's
+cell log ORs (independent); outcomes have separate parameters, so each outcome's estimands use only its own
+weights. The log weights are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman, Yao & Gabry, JMLR
+2024;25(72):1-58). A point is accepted from the reweighted draws only if, for every outcome, the Pareto
+k-hat is <= 0.7 and the effective sample size, the reference fit's ESS times the PSIS efficiency
+1 / (S sum w^2), is >= 1000 for every estimand (the diagnostics gate, with the reference fit's R-hat and
+divergences). Any other point is refitted by NUTS (``method`` column ``nuts``), with one adaptive retry.
+``method="nuts"`` fits every point.
+
 The grid's centre is on the **benefit** scale: ``centre_benefit = +0.5`` means a prior log OR of +0.5 for an
 outcome where more events is better and -0.5 for one where fewer is better, so one grid serves every
 outcome. The same normal prior N(centre, sd) (optionally mixed with N(0, 1.5285) at the robust weight)
@@ -27,19 +38,23 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, special
 
 from bayes_rescue.data import CountsData
 from bayes_rescue.fit import (
     DEFAULT_CACHE,
+    ESS_MIN,
     ModelCache,
     SamplerSettings,
+    _nuts_raw,
     diagnose_effects,
+    effects,
     estimands,
     sample_posterior,
 )
 from bayes_rescue.model import ModelSpec
 from bayes_rescue.priors import EffectPrior, NormalComponent, PriorSpec, ess_patients, robustify
+from bayes_rescue.psense import effect_log_prior_by_outcome
 from bayes_rescue.summary import benefit_sign, prob_column
 
 SWEEP_SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, prior_draws=1)
@@ -64,6 +79,122 @@ def grid_prior(data: CountsData, centre_benefit: float, sd: float, robust: float
     return robustify(spec, robust) if robust > 0 else spec
 
 
+#: The reference fit that importance sampling reweights: many draws, so that reweighted points keep ESS.
+REFERENCE_SETTINGS = SamplerSettings(draws=5000, tune=1000, chains=4, prior_draws=1)
+REFERENCE_SD = 1.5285  # the neutral prior's sd: 95% of OR within 1/20..20
+PARETO_K_MAX = 0.7
+METHODS = ("auto", "nuts")
+
+
+def _weighted_rows(
+    est: pd.DataFrame,
+    rd: np.ndarray,
+    weights: np.ndarray | None,
+    mcids: Sequence[float],
+    extra: list[dict],
+    order: np.ndarray | None = None,
+) -> list[dict]:
+    """Per estimand: P(benefit), P(benefit >= m) and the median RD from draws ``rd`` (S, estimand) with
+    normalised ``weights`` (S, estimand; None = equal weights); ``extra[i]`` holds the diagnostics columns.
+    ``order`` (S, estimand), the argsort of ``rd`` by column, may be passed when it is reused."""
+    rows = []
+    for i, e in enumerate(est.itertuples()):
+        x = rd[:, i]
+        w = np.full(x.size, 1.0 / x.size) if weights is None else weights[:, i]
+        xb = benefit_sign(e.direction) * x
+        if weights is None:
+            median = float(np.median(x))
+        else:
+            o = np.argsort(x, kind="stable") if order is None else order[:, i]
+            median = float(x[o][min(np.searchsorted(np.cumsum(w[o]), 0.5), x.size - 1)])
+        rows.append(
+            {
+                "outcome": e.outcome,
+                "subgroup": e.subgroup,
+                "p_benefit": float(w[xb > 0].sum()),
+                **{prob_column("benefit", m): float(w[xb >= m].sum()) for m in mcids},
+                "rd_median": median,
+                **extra[i],
+            }
+        )
+    return rows
+
+
+class ImportanceReweighter:
+    """A reference fit under N(0, ``REFERENCE_SD``) on every outcome's log OR, reweighted by PSIS to other
+    effect priors (see the module docstring for the weights and the acceptance rule)."""
+
+    def __init__(
+        self,
+        data: CountsData,
+        kind: str,
+        *,
+        settings: SamplerSettings = REFERENCE_SETTINGS,
+        cache: ModelCache | None = None,
+    ) -> None:
+        from arviz_stats.base import array_stats
+
+        self._psislw = array_stats.psislw
+        self.data, self.kind = data, kind
+        self.spec = ModelSpec(data, grid_prior(data, 0.0, REFERENCE_SD), kind)
+        names = ("alpha", "log_or", "mu_delta") if kind == "hierarchical" else ("alpha", "log_or")
+        cache = DEFAULT_CACHE if cache is None else cache
+        self.posterior, sample_stats = _nuts_raw(self.spec, settings, settings.target_accept, cache, names=names)
+        eff = effects(self.posterior, self.spec)
+        self.diagnostics = diagnose_effects(eff, sample_stats, settings.target_accept)
+        self.est = estimands(self.spec)
+        n_out = len(data.outcomes)
+        self.n_draws = settings.chains * settings.draws
+        self.est_outcome = self.est["outcome"].map({o: i for i, o in enumerate(data.outcomes)}).to_numpy()
+        self.rd = eff["rd"].transpose("chain", "draw", "estimand").to_numpy().reshape(self.n_draws, -1)
+        self.order = np.argsort(self.rd, axis=0, kind="stable")  # reused by every reweighting
+        self.ref_logp = effect_log_prior_by_outcome(self.posterior, self.spec).reshape(self.n_draws, n_out)
+        per = self.diagnostics.per_estimand.set_index("estimand").loc[self.est["estimand"]]
+        self.ref_ess = per[["ess_bulk_rd", "ess_bulk_log_or", "ess_tail_rd", "ess_tail_log_or"]].min(axis=1).to_numpy()
+        self.ref_rhat = per[["rhat_rd", "rhat_log_or"]].max(axis=1).to_numpy()
+
+    def rows(self, prior: PriorSpec, mcids: Sequence[float]) -> list[dict] | None:
+        """Grid rows for ``prior`` from the reweighted reference draws, or None if PSIS is not reliable."""
+        if not self.diagnostics.passed:
+            return None
+        spec = ModelSpec(self.data, prior, self.kind)
+        logw = effect_log_prior_by_outcome(self.posterior, spec).reshape(self.n_draws, -1) - self.ref_logp
+        weights, khat, efficiency = [], [], []
+        for j in range(logw.shape[1]):
+            if np.ptp(logw[:, j]) < 1e-12:  # the reference prior itself: equal weights, nothing to smooth
+                lw, k = np.zeros(self.n_draws), 0.0
+            else:
+                try:  # arviz-stats' psislw takes LOO's log-likelihood convention and negates it
+                    with np.errstate(over="ignore", invalid="ignore"):  # extreme tails: k-hat decides
+                        lw, k = self._psislw(-logw[:, j])
+                except ValueError:  # a degenerate tail: PSIS cannot vouch for these weights
+                    return None
+            lw = np.asarray(lw, float) - special.logsumexp(lw)
+            w = np.exp(lw)
+            weights.append(w)
+            khat.append(float(k))
+            efficiency.append(1.0 / (self.n_draws * float(np.sum(w * w))))
+        if not all(math.isfinite(k) and k <= PARETO_K_MAX for k in khat):
+            return None
+        ess = self.ref_ess * np.array(efficiency)[self.est_outcome]
+        if not (ess >= ESS_MIN).all():
+            return None
+        extra = [
+            {
+                "rhat_max": float(self.ref_rhat[i]),
+                "ess_min": float(ess[i]),
+                "divergences": self.diagnostics.divergences,
+                "diagnostics_passed": True,
+                "attempts": 0,
+                "method": "psis",
+                "pareto_k": khat[self.est_outcome[i]],
+            }
+            for i in range(len(self.est))
+        ]
+        w = np.stack(weights, axis=1)[:, self.est_outcome]
+        return _weighted_rows(self.est, self.rd, w, mcids, extra, order=self.order)
+
+
 def _point_rows(
     data: CountsData,
     kind: str,
@@ -82,26 +213,23 @@ def _point_rows(
         diag = diagnose_effects(eff, stats, settings.target_accept)
         attempts = 2
     per = diag.per_estimand.set_index("estimand")
-    rows = []
-    for _, e in estimands(spec).iterrows():
-        rd = eff["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
-        rdb = benefit_sign(e["direction"]) * rd
-        p = per.loc[e["estimand"]]
-        rows.append(
+    est = estimands(spec)
+    rd = eff["rd"].transpose("chain", "draw", "estimand").to_numpy().reshape(-1, len(est))
+    extra = []
+    for e in est["estimand"]:
+        p = per.loc[e]
+        extra.append(
             {
-                "outcome": e["outcome"],
-                "subgroup": e["subgroup"],
-                "p_benefit": float((rdb > 0).mean()),
-                **{prob_column("benefit", m): float((rdb >= m).mean()) for m in mcids},
-                "rd_median": float(np.median(rd)),
                 "rhat_max": float(max(p["rhat_rd"], p["rhat_log_or"])),
                 "ess_min": float(min(p["ess_bulk_rd"], p["ess_bulk_log_or"], p["ess_tail_rd"], p["ess_tail_log_or"])),
                 "divergences": diag.divergences,
                 "diagnostics_passed": diag.passed,
                 "attempts": attempts,
+                "method": "nuts",
+                "pareto_k": math.nan,
             }
         )
-    return rows
+    return _weighted_rows(est, rd, None, mcids, extra)
 
 
 def _grid_task(args: tuple) -> list[dict]:
@@ -121,17 +249,35 @@ def sensitivity_grid(
     settings: SamplerSettings = SWEEP_SETTINGS,
     mcids: Sequence[float] = (0.05, 0.10),
     map_fn: Callable | None = None,
+    method: str = "auto",
+    reference_settings: SamplerSettings = REFERENCE_SETTINGS,
 ) -> pd.DataFrame:
     """Posterior summaries over the grid; one row per grid point x outcome x estimand.
 
-    ``map_fn`` maps the task function over the task list (default: the builtin ``map``, serial in this
-    process); :func:`bayes_rescue.parallel.dask_map` runs the points as independent Dask tasks. Every
-    point uses the same seed, so the result does not depend on where a point ran.
+    ``method="auto"`` takes each point from the PSIS-reweighted reference fit when that passes the gate
+    and fits the rest by NUTS; ``"nuts"`` fits every point. The reference fit uses ``settings.seed``.
+    ``map_fn`` maps the NUTS task function over the NUTS points (default: the builtin ``map``, serial in
+    this process); :func:`bayes_rescue.parallel.dask_map` runs them as independent Dask tasks. Every point
+    uses the same seed, so the result does not depend on where a point ran.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
     tasks = [(data, kind, c, s, r, settings, tuple(mcids)) for r in robust for s in sds for c in centres]
+    reweighter = (
+        ImportanceReweighter(data, kind, settings=dataclasses.replace(reference_settings, seed=settings.seed))
+        if method == "auto"
+        else None
+    )
+    done: dict[int, list[dict]] = {}
+    for i, (_, _, c, s, r, _, m) in enumerate(tasks):
+        rows = reweighter.rows(grid_prior(data, c, s, r), m) if reweighter is not None else None
+        if rows is not None:
+            done[i] = [{"centre_benefit": c, "sd": s, "robust": r, **row} for row in rows]
+    pending = [i for i in range(len(tasks)) if i not in done]
     mapper = map if map_fn is None else map_fn
-    rows = [row for part in mapper(_grid_task, tasks) for row in part]
-    return pd.DataFrame(rows)
+    for i, part in zip(pending, mapper(_grid_task, [tasks[i] for i in pending]), strict=True):
+        done[i] = part
+    return pd.DataFrame([row for i in range(len(tasks)) for row in done[i]])
 
 
 def tipping_points(
@@ -144,6 +290,8 @@ def tipping_points(
     centre_sd: float = 0.5,
     centre_bounds: tuple[float, float] = (-5.0, 0.0),
     cache: ModelCache | None = None,
+    method: str = "auto",
+    reference_settings: SamplerSettings = REFERENCE_SETTINGS,
 ) -> pd.DataFrame:
     """Reverse-Bayes tipping points per outcome x estimand and level (see the module docstring).
 
@@ -153,14 +301,29 @@ def tipping_points(
       a prior centred on 0 cannot bring P(benefit) below 0.5);
     - ``tipping_centre``: with the sd fixed at ``centre_sd``, the most pessimistic centre (benefit scale,
       <= 0) under which P(benefit) still equals the level: how much prior belief in harm the data overcome.
+
+    Each evaluation reweights the reference fit where PSIS passes the gate (``method="auto"``; a smooth
+    function of the prior, which suits root-finding) and otherwise fits by NUTS with the one seed.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
     cache = DEFAULT_CACHE if cache is None else cache
     memo: dict[tuple[float, float], pd.DataFrame] = {}
+    reweighter = (
+        ImportanceReweighter(
+            data, kind, settings=dataclasses.replace(reference_settings, seed=settings.seed), cache=cache
+        )
+        if method == "auto"
+        else None
+    )
 
     def at(centre: float, sd: float) -> pd.DataFrame:
         key = (round(centre, 12), round(sd, 12))
         if key not in memo:
-            rows = _point_rows(data, kind, grid_prior(data, centre, sd), settings, (), cache)
+            prior = grid_prior(data, centre, sd)
+            rows = reweighter.rows(prior, ()) if reweighter is not None else None
+            if rows is None:
+                rows = _point_rows(data, kind, prior, settings, (), cache)
             memo[key] = pd.DataFrame(rows).set_index(["outcome", "subgroup"])
         return memo[key]
 
@@ -255,7 +418,9 @@ def plot_heatmaps(grid: pd.DataFrame, path, column: str = "p_benefit", *, robust
 
 
 __all__ = [
+    "REFERENCE_SETTINGS",
     "SWEEP_SETTINGS",
+    "ImportanceReweighter",
     "grid_prior",
     "heatmap_data",
     "plot_heatmaps",

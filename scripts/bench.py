@@ -8,7 +8,9 @@ printed side by side and written to `models/bench.json`. Stages:
 - plain: the same analysis written the plain way (pm.sample with default settings, PyMC's prior,
   log-likelihood and posterior-predictive samplers, the same summary), first and second run.
 - b_all: `--prior all` (7 priors) in a new process, and warm.
-- c_grid: an N-point sensitivity grid (compile once, swap priors).
+- c_grid: an N-point sensitivity grid (compile once, swap priors), as `sensitivity.py` runs it: PSIS
+  reweighting of one reference fit where that passes the gate, NUTS elsewhere; and (cn) the same grid with
+  NUTS at every point.
 - d_naive: the grid the naive way, a fresh `pm.sample` of a freshly built model per point, on a few
   points, scaled to N.
 - e_quadrature: exact 2-D quadrature of one 2x2 posterior (independent model), per posterior: the floor.
@@ -69,7 +71,7 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
                 pm.sample_posterior_predictive(idata, extend_inferencedata=True, progressbar=False)
             az.summary(idata, var_names=["log_or"], ci_prob=0.95, ci_kind="eti")
             out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
-    elif name == "c":
+    elif name in ("c", "cn"):
         from bayes_rescue.data import load_counts
         from bayes_rescue.sensitivity import points_failing_gate, sensitivity_grid
 
@@ -77,18 +79,32 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
         side = round((n_grid / 2) ** 0.5)
         import numpy as np
 
+        from bayes_rescue.fit import DEFAULT_CACHE
+        from bayes_rescue.model import ModelSpec
+        from bayes_rescue.sensitivity import grid_prior
+
+        t = time.perf_counter()
+        DEFAULT_CACHE.get(ModelSpec(data, grid_prior(data, 0.0, 1.0), "hierarchical"))  # the one compile
+        out["compile_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         grid = sensitivity_grid(
-            data, centres=np.linspace(-1, 1.5, side), sds=np.geomspace(0.2, 3, side), robust=(0.0, 0.2)
+            data,
+            centres=np.linspace(-1, 1.5, side),
+            sds=np.geomspace(0.2, 3, side),
+            robust=(0.0, 0.2),
+            method="auto" if name == "c" else "nuts",
         )
         out["points"] = 2 * side * side
-        out["seconds"] = time.perf_counter() - t
+        out["seconds_warm"] = time.perf_counter() - t
+        out["seconds"] = out["seconds_warm"] + out["compile_seconds"]
         out["seconds_incl_import"] = time.perf_counter() - t0
         out["worst_rhat"] = float(grid["rhat_max"].max())
         out["worst_ess"] = float(grid["ess_min"].min())
         out["max_divergences"] = int(grid["divergences"].max())
         out["points_failing_gate"] = points_failing_gate(grid)
-        out["points_retried"] = int((grid.groupby(["centre_benefit", "sd", "robust"])["attempts"].max() > 1).sum())
+        by_point = grid.groupby(["centre_benefit", "sd", "robust"])
+        out["points_retried"] = int((by_point["attempts"].max() > 1).sum())
+        out["points_psis"] = int((by_point["method"].first() == "psis").sum())
     elif name == "d":
         import pymc as pm
 
@@ -129,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(stage(args.stage, args.grid_points, args.naive_points)))
         return 0
     results = {}
-    for name in ("a", "plain", "b", "c", "d", "e"):
+    for name in ("a", "plain", "b", "c", "cn", "d", "e"):
         print(f"running stage {name} ...", flush=True)
         cmd = [
             sys.executable,
@@ -146,17 +162,24 @@ def main(argv: list[str] | None = None) -> int:
             print(res.stderr[-2000:], file=sys.stderr)
             return 1
         results[name] = json.loads(res.stdout.strip().splitlines()[-1])
-    a, plain, b, c, d, e = (results[k] for k in ("a", "plain", "b", "c", "d", "e"))
+    a, plain, b, c, cn, d, e = (results[k] for k in ("a", "plain", "b", "c", "cn", "d", "e"))
     lines = [
         f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
         f"(a) fit --prior skeptical end to end: cold process {a['cold_seconds']:.1f} s, warm {a['warm_seconds']:.1f} s; peak RSS {a['peak_rss_mb']:.0f} MB",
         f"    plain PyMC (pm.sample defaults + PyMC prior/log-lik/predictive): cold {plain['cold_seconds']:.1f} s, warm {plain['warm_seconds']:.1f} s;"
         f" ratio plain/ours: cold {plain['cold_seconds'] / a['cold_seconds']:.1f}x, warm {plain['warm_seconds'] / a['warm_seconds']:.1f}x",
         f"(b) --prior all (7 priors): cold {b['cold_seconds']:.1f} s, warm {b['warm_seconds']:.1f} s = {b['warm_seconds'] / a['warm_seconds']:.1f}x (a) warm; peak RSS {b['peak_rss_mb']:.0f} MB",
-        f"(c) {c['points']}-point sensitivity grid: {c['seconds']:.1f} s ({c['seconds'] / c['points']:.2f} s/point); peak RSS {c['peak_rss_mb']:.0f} MB;"
-        f" worst R-hat {c['worst_rhat']:.4f}, min ESS {c['worst_ess']:.0f}, max divergences {c['max_divergences']}, points retried {c['points_retried']}, failing the gate after the retry {c['points_failing_gate']}",
+        *(
+            f"{label} {g['points']}-point sensitivity grid, {how}: {g['seconds']:.1f} s with the one compile ({g['compile_seconds']:.1f} s), {g['seconds_warm']:.1f} s warm; peak RSS {g['peak_rss_mb']:.0f} MB;"
+            f" points by PSIS {g['points_psis']}, by NUTS {g['points'] - g['points_psis']}; worst R-hat {g['worst_rhat']:.4f}, min ESS {g['worst_ess']:.0f}, max divergences {g['max_divergences']},"
+            f" NUTS points retried {g['points_retried']}, failing the gate after the retry {g['points_failing_gate']}"
+            for label, how, g in (
+                ("(c)", "PSIS where it passes the gate, else NUTS", c),
+                ("   ", "NUTS at every point", cn),
+            )
+        ),
         f"(d) naive grid (fresh pm.sample per point, {d['points_run']} points run, scaled): {d['seconds_scaled_to_grid']:.0f} s;"
-        f" ratio naive/ours {d['seconds_scaled_to_grid'] / c['seconds'] * c['points'] / args.grid_points:.0f}x; peak RSS {d['peak_rss_mb']:.0f} MB",
+        f" ratio naive/ours {d['seconds_scaled_to_grid'] / c['seconds'] * c['points'] / args.grid_points:.0f}x (NUTS at every point: {d['seconds_scaled_to_grid'] / cn['seconds'] * cn['points'] / args.grid_points:.0f}x); peak RSS {d['peak_rss_mb']:.0f} MB",
         f"(e) exact quadrature, one 2x2 posterior: {1000 * e['seconds_per_posterior']:.0f} ms",
     ]
     print("\n".join(lines))

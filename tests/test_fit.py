@@ -16,6 +16,7 @@ from bayes_rescue.fit import (
     fit,
     log_likelihood,
     prior_draws,
+    sample_posterior,
 )
 from bayes_rescue.model import ModelSpec, build_model
 from bayes_rescue.priors import load_prior, parse_prior
@@ -83,6 +84,11 @@ def test_same_seed_is_bit_identical_and_other_seed_differs(data):
     np.testing.assert_array_equal(a.tree["effects"]["rd"].to_numpy(), b.tree["effects"]["rd"].to_numpy())
     np.testing.assert_array_equal(a.tree["prior"]["log_or"].to_numpy(), b.tree["prior"]["log_or"].to_numpy())
     assert not np.array_equal(a.tree["effects"]["rd"].to_numpy(), c.tree["effects"]["rd"].to_numpy())
+    # the sweep path (nutpie's raw Arrow trace, no DataTree) gives the very same draws and divergences
+    eff, sample_stats = sample_posterior(spec, SMALL)
+    for v in ("rd", "log_or", "p_control", "p_treatment"):
+        np.testing.assert_array_equal(eff[v].to_numpy(), a.tree["effects"][v].to_numpy())
+    np.testing.assert_array_equal(sample_stats["diverging"].to_numpy(), a.tree["sample_stats"]["diverging"].to_numpy())
 
 
 def test_diagnostics_gate_fails_on_short_chains(data):

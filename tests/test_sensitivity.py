@@ -37,9 +37,18 @@ def data():
     return load_counts("bundled:chen2025")
 
 
-def test_grid_matches_quadrature_independent_model(data):
-    grid = sensitivity_grid(data, kind="independent", centres=(-0.5, 0.5), sds=(0.3, 1.0), settings=SETTINGS)
+@pytest.mark.parametrize("method", ["auto", "nuts"])
+def test_grid_matches_quadrature_independent_model(data, method):
+    """Both ways of computing a grid point (PSIS reweighting of the reference fit, or its own NUTS fit)
+    agree with quadrature at every point; with ``auto`` at least one point is reweighted."""
+    grid = sensitivity_grid(
+        data, kind="independent", centres=(-0.5, 0.5), sds=(0.3, 1.0), settings=SETTINGS, method=method
+    )
     assert len(grid) == 4 * 4  # points x (2 mrs subgroups + mrs overall + mortality overall)
+    assert (grid["method"] == "psis").any() if method == "auto" else (grid["method"] == "nuts").all()
+    assert (grid["diagnostics_passed"]).all() and (grid["ess_min"] >= 1000).all()
+    psis = grid[grid["method"] == "psis"]
+    assert (psis["pareto_k"] <= 0.7).all() and (psis["attempts"] == 0).all()
     mild = grid[grid["subgroup"] == "mild_anterior"]
     for r in mild.itertuples():
         ref = _p_quad(r.centre_benefit, r.sd)
@@ -70,11 +79,27 @@ def test_dask_local_cluster_gives_the_serial_result(data):
     points as independent tasks; with the same seeds the table equals the serial one exactly."""
     from bayes_rescue.parallel import dask_map
 
-    kwargs = dict(kind="independent", centres=(0.0, 0.5), sds=(0.5,), settings=SETTINGS)
+    kwargs = dict(kind="independent", centres=(0.0, 0.5), sds=(0.5,), settings=SETTINGS, method="nuts")
     serial = sensitivity_grid(data, **kwargs)
     with dask_map("local") as mapper:
         distributed = sensitivity_grid(data, map_fn=mapper, **kwargs)
     pd.testing.assert_frame_equal(serial, distributed)
+
+
+def test_reweighting_to_the_reference_prior_is_the_reference_fit(data):
+    """Reweighted to its own prior, the reference fit has equal weights (k-hat 0): every probability is the
+    plain share of reference draws, computed here by counting."""
+    from bayes_rescue.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
+    from bayes_rescue.summary import benefit_sign
+
+    ref = ImportanceReweighter(data, "independent", settings=SamplerSettings(draws=1500, tune=500, chains=4, seed=4))
+    rows = ref.rows(grid_prior(data, 0.0, REFERENCE_SD), (0.05,))
+    assert rows is not None
+    for i, (row, e) in enumerate(zip(rows, ref.est.itertuples(), strict=True)):
+        rdb = benefit_sign(e.direction) * ref.rd[:, i]
+        assert row["p_benefit"] == pytest.approx(np.count_nonzero(rdb > 0) / rdb.size, abs=1e-12)
+        assert row["p_benefit_ge_0.05"] == pytest.approx(np.count_nonzero(rdb >= 0.05) / rdb.size, abs=1e-12)
+        assert row["pareto_k"] == 0.0 and row["ess_min"] == pytest.approx(ref.ref_ess[i])
 
 
 def test_psense_matches_arviz_summary(data):
