@@ -50,6 +50,10 @@ from bayes_rescue.errors import InputError
 from bayes_rescue.priors import PriorSpec
 
 ModelKind = Literal["hierarchical", "independent"]
+#: Effect-prior mixtures are padded with zero-weight components to at least this many, so that every
+#: bundled prior (1 to 3 components) and its robust version (one more) share one compiled structure:
+#: ``--prior all`` and the robust sweep compile once per model kind.
+MIN_COMPONENTS = 4
 MODEL_KINDS: tuple[str, ...] = ("hierarchical", "independent")
 
 
@@ -88,7 +92,7 @@ class ModelSpec:
         o_idx = cells["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
         n_sub = cells.groupby("outcome", sort=False).size().reindex(outcomes).to_numpy()
         effects = [self.prior.effect_for(o) for o in outcomes]
-        k_max = max(len(e.components) for e in effects)
+        k_max = max(MIN_COMPONENTS, *(len(e.components) for e in effects))
         w = np.zeros((len(outcomes), k_max))
         m = np.zeros((len(outcomes), k_max))
         s = np.ones((len(outcomes), k_max))
@@ -116,7 +120,7 @@ class ModelSpec:
 
     def coords(self) -> dict[str, list[str]]:
         cells = self.data.cells()
-        k_max = max(len(self.prior.effect_for(o).components) for o in self.data.outcomes)
+        k_max = max(MIN_COMPONENTS, *(len(self.prior.effect_for(o).components) for o in self.data.outcomes))
         return {
             "outcome": self.data.outcomes,
             "cell": [f"{o}/{s}" for o, s in zip(cells["outcome"], cells["subgroup"], strict=True)],
@@ -124,17 +128,15 @@ class ModelSpec:
         }
 
 
-def _effect_prior(name: str, a: dict, o_idx, dims: str, k_max: int) -> pt.TensorVariable:
-    """The named prior on log OR: a normal mixture (a plain normal when it has one component).
+def _effect_prior(name: str, a: dict, o_idx, dims: str) -> pt.TensorVariable:
+    """The named prior on log OR: a normal mixture.
 
-    Mixtures of outcomes with fewer components than ``k_max`` are padded with zero-weight components,
-    which add nothing to the density (log 0 = -inf inside a logsumexp).
+    Mixtures with fewer components than the padded width (:data:`MIN_COMPONENTS` or more) carry
+    zero-weight components, which add nothing to the density (log 0 = -inf inside a logsumexp).
     """
     w = a["prior_w"][o_idx] if dims == "cell" else a["prior_w"]
     mu = a["prior_mu"][o_idx] + a["offset"][:, None] if dims == "cell" else a["prior_mu"]
     sd = a["prior_sd"][o_idx] if dims == "cell" else a["prior_sd"]
-    if k_max == 1:
-        return pm.Normal(name, mu=mu[:, 0], sigma=sd[:, 0], dims=dims)
     return pm.NormalMixture(name, w=w, mu=mu, sigma=sd, dims=dims)
 
 
@@ -145,7 +147,6 @@ def build_model(spec: ModelSpec) -> pm.Model:
     counts or priors of the same shape.
     """
     arrays = spec.arrays()
-    k_max = arrays["prior_w"].shape[1]
     with pm.Model(coords=spec.coords()) as model:
         d = {k: pm.Data(k, v) for k, v in arrays.items() if k != "outcome_idx"}
         o_idx = arrays["outcome_idx"]
@@ -155,7 +156,7 @@ def build_model(spec: ModelSpec) -> pm.Model:
             mu_alpha = pm.Normal("mu_alpha", mu=hyper[0], sigma=hyper[1], dims="outcome")
             sigma_alpha = pm.HalfNormal("sigma_alpha", sigma=hyper[2], dims="outcome")
             w = pm.Normal("w", 0.0, 1.0, dims="cell")
-            mu_delta = _effect_prior("mu_delta", d, o_idx, dims="outcome", k_max=k_max)
+            mu_delta = _effect_prior("mu_delta", d, o_idx, dims="outcome")
             tau = pm.HalfNormal("tau", sigma=hyper[3], dims="outcome")
             z = pm.Normal("z", 0.0, 1.0, dims="cell")
             on = d["pooled"][o_idx]
@@ -163,7 +164,7 @@ def build_model(spec: ModelSpec) -> pm.Model:
             delta = pm.Deterministic("log_or", mu_delta[o_idx] + d["offset"] + on * tau[o_idx] * z, dims="cell")
         else:
             alpha = pm.Normal("alpha", mu=hyper[0], sigma=hyper[1], dims="cell")
-            delta = _effect_prior("log_or", d, o_idx, dims="cell", k_max=k_max)
+            delta = _effect_prior("log_or", d, o_idx, dims="cell")
         p_c = pm.math.invlogit(alpha)
         p_t = pm.math.invlogit(alpha + delta)
         pm.Binomial("y_control", n=d["n_c"], p=p_c, observed=d["y_c"], dims="cell")
