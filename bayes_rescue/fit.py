@@ -469,8 +469,8 @@ def _nuts_raw(
     spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("alpha", "log_or")
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
-    post-warm-up draws of ``names`` (dims chain, draw, cell) and the ``diverging`` flags. The same draws
-    as :func:`_nuts` for the same spec, settings and seed."""
+    post-warm-up draws of ``names`` (dims chain, draw and cell, or outcome for the per-outcome parameters)
+    and the ``diverging`` flags. The same draws as :func:`_nuts` for the same spec, settings and seed."""
     draw_batches, stat_batches = _run_nutpie(cache.get(spec), settings, target_accept, raw=True).get_arrow_trace()
     post: dict[str, list] = {n: [] for n in names}
     diverging = []

@@ -120,6 +120,18 @@ def _weighted_rows(
     return rows
 
 
+def _worst_per_estimand(diag) -> pd.DataFrame:
+    """Per estimand (index): the worst R-hat (``rhat_max``) and the worst bulk or tail ESS (``ess_min``)
+    over its RD and log OR."""
+    per = diag.per_estimand.set_index("estimand")
+    return pd.DataFrame(
+        {
+            "rhat_max": per[["rhat_rd", "rhat_log_or"]].max(axis=1),
+            "ess_min": per[["ess_bulk_rd", "ess_bulk_log_or", "ess_tail_rd", "ess_tail_log_or"]].min(axis=1),
+        }
+    )
+
+
 class ImportanceReweighter:
     """A reference fit under N(0, ``REFERENCE_SD``) on every outcome's log OR, reweighted by PSIS to other
     effect priors (see the module docstring for the weights and the acceptance rule)."""
@@ -149,9 +161,9 @@ class ImportanceReweighter:
         self.rd = eff["rd"].transpose("chain", "draw", "estimand").to_numpy().reshape(self.n_draws, -1)
         self.order = np.argsort(self.rd, axis=0, kind="stable")  # reused by every reweighting
         self.ref_logp = effect_log_prior_by_outcome(self.posterior, self.spec).reshape(self.n_draws, n_out)
-        per = self.diagnostics.per_estimand.set_index("estimand").loc[self.est["estimand"]]
-        self.ref_ess = per[["ess_bulk_rd", "ess_bulk_log_or", "ess_tail_rd", "ess_tail_log_or"]].min(axis=1).to_numpy()
-        self.ref_rhat = per[["rhat_rd", "rhat_log_or"]].max(axis=1).to_numpy()
+        worst = _worst_per_estimand(self.diagnostics).loc[self.est["estimand"]]
+        self.ref_ess = worst["ess_min"].to_numpy()
+        self.ref_rhat = worst["rhat_max"].to_numpy()
 
     def rows(self, prior: PriorSpec, mcids: Sequence[float]) -> list[dict] | None:
         """Grid rows for ``prior`` from the reweighted reference draws, or None if PSIS is not reliable."""
@@ -212,16 +224,15 @@ def _point_rows(
         eff, stats = sample_posterior(spec, settings, cache)
         diag = diagnose_effects(eff, stats, settings.target_accept)
         attempts = 2
-    per = diag.per_estimand.set_index("estimand")
+    worst = _worst_per_estimand(diag)
     est = estimands(spec)
     rd = eff["rd"].transpose("chain", "draw", "estimand").to_numpy().reshape(-1, len(est))
     extra = []
     for e in est["estimand"]:
-        p = per.loc[e]
         extra.append(
             {
-                "rhat_max": float(max(p["rhat_rd"], p["rhat_log_or"])),
-                "ess_min": float(min(p["ess_bulk_rd"], p["ess_bulk_log_or"], p["ess_tail_rd"], p["ess_tail_log_or"])),
+                "rhat_max": float(worst.at[e, "rhat_max"]),
+                "ess_min": float(worst.at[e, "ess_min"]),
                 "divergences": diag.divergences,
                 "diagnostics_passed": diag.passed,
                 "attempts": attempts,
@@ -230,6 +241,24 @@ def _point_rows(
             }
         )
     return _weighted_rows(est, rd, None, mcids, extra)
+
+
+def _reweighter_for(
+    method: str,
+    data: CountsData,
+    kind: str,
+    settings: SamplerSettings,
+    reference_settings: SamplerSettings,
+    cache: ModelCache | None = None,
+) -> ImportanceReweighter | None:
+    """The reference fit for ``method="auto"`` (with the sweep's seed), None for ``"nuts"``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
+    if method == "nuts":
+        return None
+    return ImportanceReweighter(
+        data, kind, settings=dataclasses.replace(reference_settings, seed=settings.seed), cache=cache
+    )
 
 
 def _grid_task(args: tuple) -> list[dict]:
@@ -260,14 +289,8 @@ def sensitivity_grid(
     this process); :func:`bayes_rescue.parallel.dask_map` runs them as independent Dask tasks. Every point
     uses the same seed, so the result does not depend on where a point ran.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}")
     tasks = [(data, kind, c, s, r, settings, tuple(mcids)) for r in robust for s in sds for c in centres]
-    reweighter = (
-        ImportanceReweighter(data, kind, settings=dataclasses.replace(reference_settings, seed=settings.seed))
-        if method == "auto"
-        else None
-    )
+    reweighter = _reweighter_for(method, data, kind, settings, reference_settings)
     done: dict[int, list[dict]] = {}
     for i, (_, _, c, s, r, _, m) in enumerate(tasks):
         rows = reweighter.rows(grid_prior(data, c, s, r), m) if reweighter is not None else None
@@ -305,17 +328,9 @@ def tipping_points(
     Each evaluation reweights the reference fit where PSIS passes the gate (``method="auto"``; a smooth
     function of the prior, which suits root-finding) and otherwise fits by NUTS with the one seed.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}")
     cache = DEFAULT_CACHE if cache is None else cache
     memo: dict[tuple[float, float], pd.DataFrame] = {}
-    reweighter = (
-        ImportanceReweighter(
-            data, kind, settings=dataclasses.replace(reference_settings, seed=settings.seed), cache=cache
-        )
-        if method == "auto"
-        else None
-    )
+    reweighter = _reweighter_for(method, data, kind, settings, reference_settings, cache)
 
     def at(centre: float, sd: float) -> pd.DataFrame:
         key = (round(centre, 12), round(sd, 12))
