@@ -238,7 +238,7 @@ def cmd_fit(args, argv: list[str]) -> int:
 
     from bayes_rescue import io
     from bayes_rescue.data import load_counts
-    from bayes_rescue.fit import SamplerSettings, fit, package_versions
+    from bayes_rescue.fit import SamplerSettings, fit_many, package_versions
     from bayes_rescue.model import ModelSpec
     from bayes_rescue.plots import make_figures
     from bayes_rescue.priors import discount, resolve_priors, robustify
@@ -261,12 +261,11 @@ def cmd_fit(args, argv: list[str]) -> int:
     )
     mcids = tuple(sorted(set(args.mcid)))
     t0 = time.perf_counter()
-    results = []
-    for spec in specs:
-        print(f"fitting prior '{spec.prior.name}' ({spec.kind}) ...", flush=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # reported below, loudly
-            results.append(fit(spec, settings))
+    names = ", ".join(f"'{s.prior.name}'" for s in specs)
+    print(f"fitting prior{'s' if len(specs) > 1 else ''} {names} ({args.model}) ...", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # reported below, loudly
+        results = fit_many(specs, settings)
     failed = [r for r in results if not r.passed]
     for r in failed:
         print(
@@ -285,10 +284,10 @@ def cmd_fit(args, argv: list[str]) -> int:
     single = len(results) == 1
     with io.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
         for r in results:
-            sub = tmp if single else tmp / r.spec.prior.name
-            sub.mkdir(parents=True, exist_ok=True)
             r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
-            io.save_tree(r.tree, sub / "posterior.nc")
+        trees = [r.tree for r in results]
+        tree = trees[0] if single else io.stack_trees(trees, [r.spec.prior.name for r in results])
+        io.save_tree(tree, tmp / "posterior.nc")
         if not args.no_figures:
             make_figures(results, summary, tmp / "figures")
         summary.to_csv(tmp / "summary.csv", index=False)
@@ -307,7 +306,15 @@ def cmd_fit(args, argv: list[str]) -> int:
             "mcids": list(mcids),
             "rope": args.rope,
             "versions": package_versions(),
-            "diagnostics": {r.spec.prior.name: {**r.diagnostics.to_dict(), "attempts": r.attempts} for r in results},
+            "diagnostics": {
+                r.spec.prior.name: {
+                    **r.diagnostics.to_dict(),
+                    "attempts": r.attempts,
+                    "sampled_with": json.loads(r.tree.attrs.get("bayes_rescue_sampled_with", "null"))
+                    or [r.spec.prior.name],
+                }
+                for r in results
+            },
             "all_diagnostics_passed": not failed,
             "seconds": round(time.perf_counter() - t0, 2),
         }
@@ -321,8 +328,8 @@ def cmd_fit(args, argv: list[str]) -> int:
             " these numbers are not reliable.",
             file=sys.stderr,
         )
-    where = "posterior.nc, figures/" if single else "<prior>/posterior.nc, figures/ (all priors)"
-    print(f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where}, manifest.json)")
+    where = "posterior.nc" if single else "posterior.nc (a 'prior' dimension)"
+    print(f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where}, figures/, manifest.json)")
     return 0  # failures were written only because --keep-going asked for it
 
 

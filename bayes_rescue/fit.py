@@ -8,6 +8,7 @@ falls short the caller is told loudly (:class:`FitResult.passed` is False and :f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import warnings
@@ -23,7 +24,7 @@ import xarray as xr
 from scipy import special, stats
 
 from bayes_rescue.data import OVERALL
-from bayes_rescue.model import ModelSpec, build_model
+from bayes_rescue.model import ModelSpec, build_model, build_stacked_model, stack_key, stacked_arrays
 
 #: The quantities the diagnostics gate checks (and the summary reports).
 REPORTED = ("rd", "log_or")
@@ -221,6 +222,12 @@ def diagnose(tree: xr.DataTree, target_accept: float) -> Diagnostics:
 
 
 def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that determine the numbers (looked up once per process)."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("bayes_rescue", "pymc", "pytensor", "nutpie", "arviz", "xarray", "numpy", "scipy", "pandas"):
         try:
@@ -285,12 +292,7 @@ class ModelCache:
 
     @staticmethod
     def key(spec: ModelSpec) -> tuple:
-        coords = spec.coords()
-        return (
-            spec.kind,
-            tuple((k, tuple(v)) for k, v in coords.items()),
-            tuple(spec.arrays()["outcome_idx"]),
-        )
+        return stack_key(spec)
 
     def get(self, spec: ModelSpec):
         """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
@@ -300,6 +302,17 @@ class ModelCache:
             self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
             self.compilations += 1
         arrays = {k: v for k, v in spec.arrays().items() if k != "outcome_idx"}
+        return _with_data(self._compiled[key], **arrays)
+
+    def get_stacked(self, specs: list[ModelSpec]):
+        """The compiled stacked model (:func:`~bayes_rescue.model.build_stacked_model`) for ``specs``,
+        compiled once per structure and number of priors, holding ``specs``' priors in order."""
+        key = ("stacked", len(specs), self.key(specs[0]))
+        if key not in self._compiled:
+            model = build_stacked_model(specs)
+            self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
+            self.compilations += 1
+        arrays = {k: v for k, v in stacked_arrays(specs).items() if k != "outcome_idx"}
         return _with_data(self._compiled[key], **arrays)
 
 
@@ -506,15 +519,22 @@ def sample_posterior(
 
 def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
     tree = _nuts(spec, settings, target_accept, cache)
-    keep = [v for v in tree["posterior"].data_vars if not v.endswith("__")]
-    posterior = tree["posterior"].to_dataset()[keep]
+    return _complete_tree(tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(), tree.attrs, spec, settings)
+
+
+def _complete_tree(
+    posterior: xr.Dataset, sample_stats: xr.Dataset, attrs: dict, spec: ModelSpec, settings: SamplerSettings
+) -> xr.DataTree:
+    """The full DataTree of one prior's fit from its posterior draws and sampler statistics: prior draws,
+    log likelihood and log prior, predictive draws, data groups and the derived effects."""
+    posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
     rng = np.random.default_rng([settings.seed, 1])
     prior = prior_draws(spec, settings.prior_draws, rng)
     observed, constant = observed_and_constant(spec)
     out = xr.DataTree.from_dict(
         {
             "posterior": posterior,
-            "sample_stats": tree["sample_stats"].to_dataset(),
+            "sample_stats": sample_stats,
             "log_likelihood": log_likelihood(posterior, spec),
             "log_prior": _log_prior(posterior, spec),
             "posterior_predictive": predictive(posterior, spec, rng),
@@ -526,8 +546,23 @@ def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: floa
             "prior_effects": effects(prior, spec),
         }
     )
-    out.attrs.update(tree.attrs)
+    out.attrs.update(attrs)
     return out
+
+
+def _sample_stacked(specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache) -> list[xr.DataTree]:
+    """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
+    one full DataTree per spec. Every tree carries the run's shared ``sample_stats``."""
+    tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
+    posterior = tree["posterior"].to_dataset()
+    _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings)
+    stats_ = tree["sample_stats"].to_dataset()
+    stats_ = stats_[[v for v in stats_.data_vars if "prior" not in stats_[v].dims]]
+    attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.prior.name for s in specs])}
+    return [
+        _complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
+        for k, spec in enumerate(specs)
+    ]
 
 
 def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSettings, **extra) -> None:
@@ -581,3 +616,43 @@ def fit(
         )
     attach_provenance(tree, spec, settings, diagnostics=diag.to_dict(), attempts=attempts)
     return FitResult(spec, tree, diag, attempts)
+
+
+def fit_many(
+    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None
+) -> list[FitResult]:
+    """Fit several priors on the same data: one NUTS run of the stacked model for all specs that share
+    a structure, then each prior's diagnostics gate on its own draws.
+
+    A prior whose draws from the joint run fail the gate (a divergence anywhere in the joint run counts
+    against every prior, since it cannot be attributed) is refitted alone by :func:`fit`, with its retry.
+    The results are in the order of ``specs``; the root attribute ``bayes_rescue_sampled_with`` of each
+    tree names the priors it was sampled with (absent when the prior was fitted alone). Reproducible: the same
+    specs, settings and seed give the same draws. A prior's draws differ from those of a fit of that
+    prior alone with the same seed (another random stream), by Monte Carlo error only.
+    """
+    settings = settings or SamplerSettings()
+    cache = DEFAULT_CACHE if cache is None else cache
+    groups: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(stack_key(spec), []).append(i)
+    results: list[FitResult | None] = [None] * len(specs)
+    for idx in groups.values():
+        group = [specs[i] for i in idx]
+        names = [s.prior.name for s in group]
+        if len(group) == 1 or len(set(names)) != len(names) or len({s.data.sha256 for s in group}) != 1:
+            for i in idx:
+                results[i] = fit(specs[i], settings, cache=cache)
+            continue
+        for i, tree in zip(idx, _sample_stacked(group, settings, cache), strict=True):
+            diag = diagnose(tree, settings.target_accept)
+            if diag.passed:
+                attach_provenance(tree, specs[i], settings, diagnostics=diag.to_dict(), attempts=1)
+                results[i] = FitResult(specs[i], tree, diag, 1)
+            else:
+                alone = fit(specs[i], settings, cache=cache)
+                alone.attempts += 1
+                alone.tree.attrs["bayes_rescue_attempts"] = alone.attempts
+                alone.tree.attrs["bayes_rescue_joint_run_problems"] = "; ".join(diag.problems())
+                results[i] = alone
+    return results

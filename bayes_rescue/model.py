@@ -128,16 +128,53 @@ class ModelSpec:
         }
 
 
-def _effect_prior(name: str, a: dict, o_idx, dims: str) -> pt.TensorVariable:
+def _effect_prior(name: str, a: dict, o_idx, dims: tuple[str, ...]) -> pt.TensorVariable:
     """The named prior on log OR: a normal mixture.
 
     Mixtures with fewer components than the padded width (:data:`MIN_COMPONENTS` or more) carry
     zero-weight components, which add nothing to the density (log 0 = -inf inside a logsumexp).
+    Prior arrays may carry a leading ``prior`` axis (a stacked model); the mixture axis is the last.
     """
-    w = a["prior_w"][o_idx] if dims == "cell" else a["prior_w"]
-    mu = a["prior_mu"][o_idx] + a["offset"][:, None] if dims == "cell" else a["prior_mu"]
-    sd = a["prior_sd"][o_idx] if dims == "cell" else a["prior_sd"]
+    if dims[-1] == "cell":
+        w, mu, sd = a["prior_w"][..., o_idx, :], a["prior_mu"][..., o_idx, :], a["prior_sd"][..., o_idx, :]
+        mu = mu + a["offset"][..., None]
+    else:
+        w, mu, sd = a["prior_w"], a["prior_mu"], a["prior_sd"]
     return pm.NormalMixture(name, w=w, mu=mu, sigma=sd, dims=dims)
+
+
+def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: tuple[str, ...] = ()) -> pm.Model:
+    """The model of the module docstring from its numeric inputs. ``batch`` names leading axes of the
+    prior parameters and counts (``("prior",)`` for a stacked model): each index along them is an
+    independent copy of the model, with its own prior and parameters and the same likelihood."""
+    with pm.Model(coords=coords) as model:
+        d = {k: pm.Data(k, v) for k, v in arrays.items() if k != "outcome_idx"}
+        o_idx = arrays["outcome_idx"]
+        pm.Data("outcome_idx", o_idx, dims="cell")
+        hyper = [d["hyper"][..., i] for i in range(4)]
+        if batch:  # (prior,) -> (prior, 1): broadcast against the outcome axis
+            hyper = [h[..., None] for h in hyper]
+        per_outcome, per_cell = (*batch, "outcome"), (*batch, "cell")
+        if kind == "hierarchical":
+            mu_alpha = pm.Normal("mu_alpha", mu=hyper[0], sigma=hyper[1], dims=per_outcome)
+            sigma_alpha = pm.HalfNormal("sigma_alpha", sigma=hyper[2], dims=per_outcome)
+            w = pm.Normal("w", 0.0, 1.0, dims=per_cell)
+            mu_delta = _effect_prior("mu_delta", d, o_idx, dims=per_outcome)
+            tau = pm.HalfNormal("tau", sigma=hyper[3], dims=per_outcome)
+            z = pm.Normal("z", 0.0, 1.0, dims=per_cell)
+            on = d["pooled"][o_idx]
+            alpha = pm.Deterministic("alpha", mu_alpha[..., o_idx] + on * sigma_alpha[..., o_idx] * w, dims=per_cell)
+            delta = pm.Deterministic(
+                "log_or", mu_delta[..., o_idx] + d["offset"] + on * tau[..., o_idx] * z, dims=per_cell
+            )
+        else:
+            alpha = pm.Normal("alpha", mu=hyper[0], sigma=hyper[1], dims=per_cell)
+            delta = _effect_prior("log_or", d, o_idx, dims=per_cell)
+        p_c = pm.math.invlogit(alpha)
+        p_t = pm.math.invlogit(alpha + delta)
+        pm.Binomial("y_control", n=d["n_c"], p=p_c, observed=d["y_c"], dims=per_cell)
+        pm.Binomial("y_treatment", n=d["n_t"], p=p_t, observed=d["y_t"], dims=per_cell)
+    return model
 
 
 def build_model(spec: ModelSpec) -> pm.Model:
@@ -146,27 +183,41 @@ def build_model(spec: ModelSpec) -> pm.Model:
     Data and prior parameters are ``pm.Data`` containers, so a compiled model can be reused with other
     counts or priors of the same shape.
     """
-    arrays = spec.arrays()
-    with pm.Model(coords=spec.coords()) as model:
-        d = {k: pm.Data(k, v) for k, v in arrays.items() if k != "outcome_idx"}
-        o_idx = arrays["outcome_idx"]
-        pm.Data("outcome_idx", o_idx, dims="cell")
-        hyper = d["hyper"]
-        if spec.kind == "hierarchical":
-            mu_alpha = pm.Normal("mu_alpha", mu=hyper[0], sigma=hyper[1], dims="outcome")
-            sigma_alpha = pm.HalfNormal("sigma_alpha", sigma=hyper[2], dims="outcome")
-            w = pm.Normal("w", 0.0, 1.0, dims="cell")
-            mu_delta = _effect_prior("mu_delta", d, o_idx, dims="outcome")
-            tau = pm.HalfNormal("tau", sigma=hyper[3], dims="outcome")
-            z = pm.Normal("z", 0.0, 1.0, dims="cell")
-            on = d["pooled"][o_idx]
-            alpha = pm.Deterministic("alpha", mu_alpha[o_idx] + on * sigma_alpha[o_idx] * w, dims="cell")
-            delta = pm.Deterministic("log_or", mu_delta[o_idx] + d["offset"] + on * tau[o_idx] * z, dims="cell")
-        else:
-            alpha = pm.Normal("alpha", mu=hyper[0], sigma=hyper[1], dims="cell")
-            delta = _effect_prior("log_or", d, o_idx, dims="cell")
-        p_c = pm.math.invlogit(alpha)
-        p_t = pm.math.invlogit(alpha + delta)
-        pm.Binomial("y_control", n=d["n_c"], p=p_c, observed=d["y_c"], dims="cell")
-        pm.Binomial("y_treatment", n=d["n_t"], p=p_t, observed=d["y_t"], dims="cell")
-    return model
+    return _build(spec.arrays(), spec.coords(), spec.kind)
+
+
+#: Arrays that hold a prior's parameters; they get the leading ``prior`` axis in a stacked model.
+PRIOR_ARRAYS = ("prior_w", "prior_mu", "prior_sd", "offset", "hyper")
+#: Counts, repeated along the ``prior`` axis of a stacked model (each copy sees the same data).
+COUNT_ARRAYS = ("y_t", "n_t", "y_c", "n_c")
+
+
+def stack_key(spec: ModelSpec) -> tuple:
+    """Specs with equal keys have the same model structure and can be stacked (or share a compile)."""
+    return (spec.kind, tuple((k, tuple(v)) for k, v in spec.coords().items()), tuple(spec.arrays()["outcome_idx"]))
+
+
+def stacked_arrays(specs: list[ModelSpec]) -> dict[str, np.ndarray]:
+    """Numeric inputs of :func:`build_stacked_model`: each spec's prior arrays stacked on a leading axis,
+    the (shared) counts repeated along it."""
+    first = specs[0].arrays()
+    out = {k: v for k, v in first.items() if k not in PRIOR_ARRAYS + COUNT_ARRAYS}
+    out |= {k: np.stack([s.arrays()[k] for s in specs]) for k in PRIOR_ARRAYS}
+    out |= {k: np.tile(first[k], (len(specs), 1)) for k in COUNT_ARRAYS}
+    return out
+
+
+def build_stacked_model(specs: list[ModelSpec]) -> pm.Model:
+    """One PyMC model holding an independent copy of the model per spec (same data, same structure,
+    different priors), indexed by a leading ``prior`` dimension.
+
+    The copies share no parameter, so the joint posterior factorises,
+    ``p(theta_1..theta_K | y) = prod_k p_k(theta_k | y)``, and each copy's draws are draws from that
+    prior's posterior: one NUTS run (one compile, one warm-up) serves every prior. The copies do share
+    the sampler's step size and its divergence flags; :func:`bayes_rescue.fit.fit_many` therefore checks
+    each prior's diagnostics and refits alone any prior that falls short.
+    """
+    if len({stack_key(s) for s in specs}) != 1 or len({s.data.sha256 for s in specs}) != 1:
+        raise ValueError("stacked specs must share data and model structure")
+    coords = {"prior": [s.prior.name for s in specs], **specs[0].coords()}
+    return _build(stacked_arrays(specs), coords, specs[0].kind, batch=("prior",))

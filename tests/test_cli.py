@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from conftest import GOOD_CSV, ROOT
 
+from bayes_rescue.errors import InputError
 from bayes_rescue.io import load_tree, sha256_file
 from bayes_rescue.priors import load_prior
 
@@ -86,17 +87,40 @@ def test_posterior_round_trip(tmp_path):
 
 
 def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
+    """``--prior all`` at the default sampler settings: one joint run of the stacked model serves every
+    prior (each passes the gate on its own draws), one posterior.nc with a ``prior`` dimension from which
+    each prior's tree is recovered, and one comparison figure set."""
     out = tmp_path / "all"
-    assert fit_script.main(["--prior", "all", "--out", str(out), *TINY]) == 0
+    assert fit_script.main(["--prior", "all", "--out", str(out), "--prior-draws", "500"]) == 0
     summary = pd.read_csv(out / "summary.csv")
     names = ["neutral", "skeptical", "enthusiastic", "pessimistic", "map_early", "map_late", "map_pooled"]
     assert list(dict.fromkeys(summary["prior"])) == names
+    manifest = json.loads((out / "manifest.json").read_text())
     for p in names:
-        assert (out / p / "posterior.nc").is_file() and (out / "figures" / f"rank_{p}.png").is_file()
-    # one comparison figure set for all priors
-    for fig in ("forest", "benefit_curve", "prior_posterior"):
+        assert manifest["diagnostics"][p]["sampled_with"] == names and manifest["diagnostics"][p]["attempts"] == 1
+    tree = load_tree(out / "posterior.nc")
+    assert tree["posterior"]["mu_delta"].dims == ("prior", "chain", "draw", "outcome")
+    assert list(tree["posterior"]["prior"].values) == names
+    draws = pd.read_csv(out / "draws.csv")
+    for p in names:
+        one = load_tree(out / "posterior.nc", prior=p)
+        assert json.loads(one.attrs["bayes_rescue_prior_spec"]) == json.loads(load_prior(p).to_json())
+        rd = one["effects"]["rd"].sel(estimand="mrs_0_2/overall").to_numpy().ravel()
+        got = draws[(draws["prior"] == p) & (draws["outcome"] == "mrs_0_2") & (draws["subgroup"] == "overall")]
+        assert abs(got["rd"].to_numpy() - rd).max() < 1e-12
+    with pytest.raises(InputError, match="has no prior 'nope'"):
+        load_tree(out / "posterior.nc", prior="nope")
+    # one comparison figure set for all priors, and one rank figure
+    for fig in ("forest", "benefit_curve", "prior_posterior", "rank"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000
-    assert not (out / "neutral" / "figures").exists()
+    assert sorted(f.name for f in out.iterdir()) == [
+        "draws.csv",
+        "figures",
+        "manifest.json",
+        "posterior.nc",
+        "summary.csv",
+        "summary.json",
+    ]
     # the enthusiastic prior pulls the favourable-outcome effect up, the pessimistic one down
     rd = summary[summary["subgroup"] == "overall"].set_index(["prior", "outcome"])["rd_median"]
     assert rd[("enthusiastic", "mrs_0_2")] > rd[("neutral", "mrs_0_2")] * 0.5 > 0

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 from conftest import GOOD_CSV
+from scipy import stats
 
 from bayes_rescue.data import parse_counts
 from bayes_rescue.fit import effects
 from bayes_rescue.io import write_csv
 from bayes_rescue.model import ModelSpec
-from bayes_rescue.plots import benefit_curve_data, prior_posterior_data, rank_data
+from bayes_rescue.plots import benefit_curve_data, kde, prior_posterior_data, rank_data, rank_data_many
 from bayes_rescue.priors import load_prior
 from bayes_rescue.summary import draws_table
 
@@ -40,6 +41,12 @@ def _fake_result(prior: str, seed: int, shift: float = 0.0):
         )
 
     post, prior_g = group(3, 400, 0.8 + shift), group(1, 1200, 0.0)
+    outcomes = spec.coords()["outcome"]
+    per_outcome = ("chain", "draw", "outcome")
+    post = post.assign(
+        mu_delta=(per_outcome, rng.normal(0.8, 0.5, (3, 400, len(outcomes)))),
+        tau=(per_outcome, np.abs(rng.normal(0, 0.3, (3, 400, len(outcomes))))),
+    ).assign_coords(outcome=outcomes)
     tree = xr.DataTree.from_dict(
         {"posterior": post, "effects": effects(post, spec), "prior_effects": effects(prior_g, spec)}
     )
@@ -74,6 +81,27 @@ def test_prior_posterior_densities_integrate_to_one():
     for _, g in data.groupby(["prior", "outcome"]):
         for col in ("prior_density", "posterior_density"):
             assert np.trapezoid(g[col], g["rd"]) == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize(("draws", "what"), [("normal", 0.1), ("normal", 0.02), ("beta", 0.0)])
+def test_binned_kde_matches_exact_kde(draws, what):
+    """Reference: scipy.stats.gaussian_kde (the exact sum over draws, same Scott bandwidth). The binned
+    FFT density differs from it by less than 0.2% of the peak, for a wide, a narrow (bandwidth about half
+    a grid step) and a skewed sample."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.2, what, 4000) if draws == "normal" else rng.beta(2, 5, 4000) - 0.3
+    grid = np.linspace(-1, 1, 256)
+    exact = stats.gaussian_kde(x)(grid)
+    assert np.max(np.abs(kde(x, grid) - exact)) < 2e-3 * exact.max()
+
+
+def test_rank_data_many_has_each_priors_effect_parameters():
+    """Several priors: a rank table per prior of its effect parameters only (hierarchical: mu_delta and
+    tau per outcome), each chain's counts adding up to its draws (400)."""
+    data = rank_data_many([_fake_result("neutral", 5), _fake_result("skeptical", 6)])
+    assert list(dict.fromkeys(data["prior"])) == ["neutral", "skeptical"]
+    assert set(data["parameter"]) == {f"{v}[{o}]" for v in ("mu_delta", "tau") for o in ("mrs_0_2", "mortality")}
+    assert (data.groupby(["prior", "parameter", "chain"])["count"].sum() == 400).all()
 
 
 def test_rank_counts_sum_to_draws_per_chain():
