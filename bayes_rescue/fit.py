@@ -158,16 +158,22 @@ def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     size = (cells["n_t"] + cells["n_c"]).to_numpy(float)
     alpha = group["alpha"].transpose("chain", "draw", "cell").to_numpy()
     delta = group["log_or"].transpose("chain", "draw", "cell").to_numpy()
-    pc_cell = special.expit(alpha)
-    pt_cell = special.expit(alpha + delta)
+    # On the log scale throughout (log p and log(1 - p) by log-sum-exp), so that draws far out on the
+    # logit scale (vague priors) give finite log OR and RR instead of inf - inf.
+    cell_logs = {
+        "pc": special.log_expit(alpha),
+        "qc": special.log_expit(-alpha),
+        "pt": special.log_expit(alpha + delta),
+        "qt": special.log_expit(-(alpha + delta)),
+    }
     n = len(est)
-    pc = np.empty((*alpha.shape[:2], n))
-    ptr = np.empty_like(pc)
+    logs = {k: np.empty((*alpha.shape[:2], n)) for k in cell_logs}
     for j, idx in enumerate(est["cells"]):
-        v = size[idx] / size[idx].sum()
-        pc[..., j] = pc_cell[..., idx] @ v
-        ptr[..., j] = pt_cell[..., idx] @ v
-    log_or = special.logit(ptr) - special.logit(pc)
+        log_v = np.log(size[idx] / size[idx].sum())
+        for k, cell_log in cell_logs.items():
+            logs[k][..., j] = special.logsumexp(cell_log[..., idx] + log_v, axis=-1)
+    pc, ptr = np.exp(logs["pc"]), np.exp(logs["pt"])
+    log_or = (logs["pt"] - logs["qt"]) - (logs["pc"] - logs["qc"])
     coords = {
         "chain": group["chain"].to_numpy(),
         "draw": group["draw"].to_numpy(),
@@ -181,7 +187,7 @@ def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
             "p_control": (dims, pc),
             "p_treatment": (dims, ptr),
             "rd": (dims, ptr - pc),
-            "rr": (dims, ptr / pc),
+            "rr": (dims, np.exp(logs["pt"] - logs["pc"])),
             "odds_ratio": (dims, np.exp(log_or)),
             "log_or": (dims, log_or),
         },
@@ -294,26 +300,24 @@ class ModelCache:
     def key(spec: ModelSpec) -> tuple:
         return stack_key(spec)
 
-    def get(self, spec: ModelSpec):
-        """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
-        key = self.key(spec)
+    def _compiled_for(self, key: tuple, build):
         if key not in self._compiled:
-            model = build_model(spec)
+            model = build()
             self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
             self.compilations += 1
-        arrays = {k: v for k, v in spec.arrays().items() if k != "outcome_idx"}
-        return _with_data(self._compiled[key], **arrays)
+        return self._compiled[key]
+
+    def get(self, spec: ModelSpec):
+        """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
+        compiled = self._compiled_for(self.key(spec), lambda: build_model(spec))
+        return _with_data(compiled, **{k: v for k, v in spec.arrays().items() if k != "outcome_idx"})
 
     def get_stacked(self, specs: list[ModelSpec]):
         """The compiled stacked model (:func:`~bayes_rescue.model.build_stacked_model`) for ``specs``,
         compiled once per structure and number of priors, holding ``specs``' priors in order."""
         key = ("stacked", len(specs), self.key(specs[0]))
-        if key not in self._compiled:
-            model = build_stacked_model(specs)
-            self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
-            self.compilations += 1
-        arrays = {k: v for k, v in stacked_arrays(specs).items() if k != "outcome_idx"}
-        return _with_data(self._compiled[key], **arrays)
+        compiled = self._compiled_for(key, lambda: build_stacked_model(specs))
+        return _with_data(compiled, **{k: v for k, v in stacked_arrays(specs).items() if k != "outcome_idx"})
 
 
 #: The process-wide cache used by :func:`fit` unless another is passed.
@@ -557,7 +561,6 @@ def _sample_stacked(specs: list[ModelSpec], settings: SamplerSettings, cache: Mo
     posterior = tree["posterior"].to_dataset()
     _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings)
     stats_ = tree["sample_stats"].to_dataset()
-    stats_ = stats_[[v for v in stats_.data_vars if "prior" not in stats_[v].dims]]
     attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.prior.name for s in specs])}
     return [
         _complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
@@ -635,12 +638,12 @@ def fit_many(
     cache = DEFAULT_CACHE if cache is None else cache
     groups: dict[tuple, list[int]] = {}
     for i, spec in enumerate(specs):
-        groups.setdefault(stack_key(spec), []).append(i)
+        groups.setdefault((stack_key(spec), spec.data.sha256), []).append(i)
     results: list[FitResult | None] = [None] * len(specs)
     for idx in groups.values():
         group = [specs[i] for i in idx]
         names = [s.prior.name for s in group]
-        if len(group) == 1 or len(set(names)) != len(names) or len({s.data.sha256 for s in group}) != 1:
+        if len(group) == 1 or len(set(names)) != len(names):
             for i in idx:
                 results[i] = fit(specs[i], settings, cache=cache)
             continue

@@ -63,7 +63,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 PER_PRIOR_ATTRS = "bayes_rescue_per_prior"
 
 
-def _plain(value):
+def plain_value(value):
     """An attribute value as plain JSON-able Python (NumPy scalars and arrays included)."""
     return value.tolist() if hasattr(value, "tolist") else value
 
@@ -96,7 +96,7 @@ def stack_trees(trees: list[xr.DataTree], names: list[str]) -> xr.DataTree:
     keys = dict.fromkeys(k for t in trees for k in t.attrs)
     per_prior = {}
     for k in keys:
-        values = [_plain(t.attrs.get(k)) for t in trees]
+        values = [plain_value(t.attrs.get(k)) for t in trees]
         if all(v == values[0] for v in values):
             out.attrs[k] = trees[0].attrs[k]
         else:

@@ -150,7 +150,7 @@ def test_prior_failing_in_the_joint_run_is_refitted_alone(data, monkeypatch, tmp
     as fitting that prior alone, bit for bit; the others keep their joint draws. The several-prior
     posterior file stores every prior and gives each one's tree back exactly (io.stack_trees/load_tree)."""
     from bayes_rescue import fit as fit_module
-    from bayes_rescue.io import load_tree, save_tree, stack_trees
+    from bayes_rescue.io import load_tree, plain_value, save_tree, stack_trees
 
     real = fit_module.diagnose
 
@@ -181,11 +181,7 @@ def test_prior_failing_in_the_joint_run_is_refitted_alone(data, monkeypatch, tmp
             ref = r.tree[group].to_dataset()
             ref = ref.assign({v: ref[v].astype(str) for v in ref.data_vars if ref[v].dtype == object})  # as saved
             xr.testing.assert_equal(back[group].to_dataset(), ref)
-        assert {k: back.attrs[k] for k in r.tree.attrs} == {k: _plain(v) for k, v in r.tree.attrs.items()}
-
-
-def _plain(v):
-    return v.tolist() if hasattr(v, "tolist") else v
+        assert {k: back.attrs[k] for k in r.tree.attrs} == {k: plain_value(v) for k, v in r.tree.attrs.items()}
 
 
 def test_partial_trace_from_an_interrupted_sampler_is_an_interruption(data, monkeypatch):

@@ -231,9 +231,9 @@ def _accepted_values_are_valid(command: str, args: dict) -> None:
         s = args["settings"]
         assert min(s.draws, s.tune, s.chains, s.prior_draws) >= 1 and 0.5 <= s.target_accept < 1
         assert 0 <= s.seed < 2**63
-        prior = args["spec"].prior
-        for e in prior.effects.values():
-            assert all(math.isfinite(x) for x in (*e.means, *e.sds)) and (e.sds > 0).all()
+        for spec in args["specs"]:
+            for e in spec.prior.effects.values():
+                assert all(math.isfinite(x) for x in (*e.means, *e.sds)) and (e.sds > 0).all()
     else:
         assert all(math.isfinite(c) and abs(c) <= 20 for c in args["centres"])
         assert all(0 < v < 1e3 for v in args["sds"]) and all(0 <= w <= 1 for w in args["robust"])
@@ -260,8 +260,8 @@ def test_random_command_lines(tmp_path_factory, argv):
     out = base / "out"
     seen: dict = {}
 
-    def stop_fit(spec, settings=None, **_):
-        seen.update(spec=spec, settings=settings)
+    def stop_fit(specs, settings=None, **_):
+        seen.update(specs=specs, settings=settings)
         raise _Accepted
 
     def stop_grid(data, **kw):
@@ -270,7 +270,7 @@ def test_random_command_lines(tmp_path_factory, argv):
 
     err = io.StringIO()
     with (
-        mock.patch("bayes_rescue.fit.fit", stop_fit),
+        mock.patch("bayes_rescue.fit.fit_many", stop_fit),
         mock.patch("bayes_rescue.sensitivity.sensitivity_grid", stop_grid),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
