@@ -23,8 +23,9 @@ import pymc as pm
 import xarray as xr
 from scipy import special, stats
 
+from bayes_rescue.compile import compile_model
 from bayes_rescue.data import OVERALL
-from bayes_rescue.model import ModelSpec, build_model, build_stacked_model, stack_key, stacked_arrays
+from bayes_rescue.model import ModelSpec, build_model, build_stacked_model, pack_inputs, stack_key, stacked_arrays
 
 #: The quantities the diagnostics gate checks (and the summary reports).
 REPORTED = ("rd", "log_or")
@@ -249,13 +250,21 @@ def _initial_overrides(model: pm.Model) -> dict:
     nutpie's default starts at the prior's support point, which depends on the prior; a fixed start makes
     a reused compiled model give bit-identical draws to a fresh compile of the same spec and seed.
     """
+    import pytensor
+
     ip = model.initial_point()
-    out = {}
+    out, symbolic = {}, {}
     for rv in model.free_RVs:
         zero = np.zeros_like(ip[model.rvs_to_values[rv].name])
         transform = model.rvs_to_transforms.get(rv)
-        out[rv] = zero if transform is None else transform.backward(zero, *rv.owner.inputs).eval()
-    return out
+        if transform is None:
+            out[rv] = zero
+        else:
+            symbolic[rv] = transform.backward(zero, *rv.owner.inputs)
+    if symbolic:  # one small function for all of them (FAST_COMPILE: no C or numba compile)
+        values = pytensor.function([], list(symbolic.values()), mode="FAST_COMPILE")()
+        out |= dict(zip(symbolic, values, strict=True))
+    return {rv: out[rv] for rv in model.free_RVs}
 
 
 def _with_data(compiled, **updates):
@@ -288,8 +297,8 @@ class ModelCache:
     """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
 
     The structure is the model kind, the coordinates (outcomes, cells, mixture components) and the
-    cell-to-outcome index; counts and prior parameters are ``pm.Data`` and are swapped in without
-    recompiling.
+    cell-to-outcome index; counts and prior parameters are the ``pm.Data`` vector ``inputs``
+    (:func:`~bayes_rescue.model.pack_inputs`) and are swapped in without recompiling.
     """
 
     def __init__(self) -> None:
@@ -303,21 +312,21 @@ class ModelCache:
     def _compiled_for(self, key: tuple, build):
         if key not in self._compiled:
             model = build()
-            self._compiled[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
+            self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
             self.compilations += 1
         return self._compiled[key]
 
     def get(self, spec: ModelSpec):
         """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
         compiled = self._compiled_for(self.key(spec), lambda: build_model(spec))
-        return _with_data(compiled, **{k: v for k, v in spec.arrays().items() if k != "outcome_idx"})
+        return _with_data(compiled, inputs=pack_inputs(spec.arrays()))
 
     def get_stacked(self, specs: list[ModelSpec]):
         """The compiled stacked model (:func:`~bayes_rescue.model.build_stacked_model`) for ``specs``,
         compiled once per structure and number of priors, holding ``specs``' priors in order."""
         key = ("stacked", len(specs), self.key(specs[0]))
         compiled = self._compiled_for(key, lambda: build_stacked_model(specs))
-        return _with_data(compiled, **{k: v for k, v in stacked_arrays(specs).items() if k != "outcome_idx"})
+        return _with_data(compiled, inputs=pack_inputs(stacked_arrays(specs)))
 
 
 #: The process-wide cache used by :func:`fit` unless another is passed.

@@ -109,7 +109,9 @@ def fit_map(
     import arviz as az
     import nutpie
 
-    compiled = nutpie.compile_pymc_model(build_map_model(counts, tau_sd=tau_sd))
+    from bayes_rescue.compile import compile_model
+
+    compiled = compile_model(build_map_model(counts, tau_sd=tau_sd))
     tree = nutpie.sample(
         compiled, draws=draws, tune=2000, chains=4, seed=seed, target_accept=target_accept, progress_bar=False
     )

@@ -143,14 +143,47 @@ def _effect_prior(name: str, a: dict, o_idx, dims: tuple[str, ...]) -> pt.Tensor
     return pm.NormalMixture(name, w=w, mu=mu, sigma=sd, dims=dims)
 
 
+#: The model's numeric inputs, in the order :func:`pack_inputs` lays them out in the ``inputs`` vector.
+INPUT_NAMES = ("y_t", "n_t", "y_c", "n_c", "pooled", "offset", "prior_w", "prior_mu", "prior_sd", "hyper")
+_INT_NAMES = ("y_t", "n_t", "y_c", "n_c")
+
+
+def pack_inputs(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's numeric inputs (counts, prior parameters) as one float64 vector, in
+    :data:`INPUT_NAMES` order, each array flattened in C order.
+
+    The model holds them as this single ``pm.Data`` vector rather than one container per array: every
+    shared variable costs nutpie's numba wrapper its own extraction function, and one vector halves the
+    compile (see :mod:`bayes_rescue.compile`). Counts are stored exactly (integers below 2**53).
+    """
+    for k in _INT_NAMES:
+        if np.any(np.abs(arrays[k]) >= 2**53):
+            raise ValueError(f"count {k} too large to pass exactly as float64")
+    return np.concatenate([np.asarray(arrays[k], dtype=float).ravel() for k in INPUT_NAMES])
+
+
+def _unpack_inputs(packed: pt.TensorVariable, arrays: dict[str, np.ndarray]) -> dict[str, pt.TensorVariable]:
+    """The symbolic arrays of :func:`pack_inputs`' vector (shapes from ``arrays``; counts back as int64)."""
+    out, start = {}, 0
+    for k in INPUT_NAMES:
+        shape = np.shape(arrays[k])
+        size = int(np.prod(shape, dtype=int))
+        x = packed[start : start + size].reshape(shape)
+        out[k] = pt.cast(x, "int64") if k in _INT_NAMES else x
+        start += size
+    return out
+
+
 def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: tuple[str, ...] = ()) -> pm.Model:
     """The model of the module docstring from its numeric inputs. ``batch`` names leading axes of the
     prior parameters and counts (``("prior",)`` for a stacked model): each index along them is an
-    independent copy of the model, with its own prior and parameters and the same likelihood."""
+    independent copy of the model, with its own prior and parameters and the same likelihood.
+
+    Counts and prior parameters enter as one ``pm.Data`` vector, ``inputs`` (:func:`pack_inputs`); the
+    cell-to-outcome index is structure, a constant."""
     with pm.Model(coords=coords) as model:
-        d = {k: pm.Data(k, v) for k, v in arrays.items() if k != "outcome_idx"}
+        d = _unpack_inputs(pm.Data("inputs", pack_inputs(arrays)), arrays)
         o_idx = arrays["outcome_idx"]
-        pm.Data("outcome_idx", o_idx, dims="cell")
         hyper = [d["hyper"][..., i] for i in range(4)]
         if batch:  # (prior,) -> (prior, 1): broadcast against the outcome axis
             hyper = [h[..., None] for h in hyper]
@@ -180,8 +213,8 @@ def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: 
 def build_model(spec: ModelSpec) -> pm.Model:
     """Build the PyMC model for ``spec`` (see the module docstring for the mathematics).
 
-    Data and prior parameters are ``pm.Data`` containers, so a compiled model can be reused with other
-    counts or priors of the same shape.
+    Data and prior parameters are a ``pm.Data`` vector (:func:`pack_inputs`), so a compiled model can be
+    reused with other counts or priors of the same shape.
     """
     return _build(spec.arrays(), spec.coords(), spec.kind)
 

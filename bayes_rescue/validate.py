@@ -109,14 +109,13 @@ _MAP_COMPILED: dict = {}
 
 def _map_compiled(counts: pd.DataFrame):
     """The meta-analysis compiled once per set of trials and arm sizes in this process."""
-    import nutpie
-
+    from bayes_rescue.compile import compile_model
     from bayes_rescue.map_prior import build_map_model
 
     key = tuple(counts[["trial", "n_t", "n_c"]].itertuples(index=False, name=None))
     if key not in _MAP_COMPILED:
         model = build_map_model(counts, shared_counts=True)
-        _MAP_COMPILED[key] = nutpie.compile_pymc_model(model, initial_points=_initial_overrides(model))
+        _MAP_COMPILED[key] = compile_model(model, initial_points=_initial_overrides(model))
     return _MAP_COMPILED[key]
 
 

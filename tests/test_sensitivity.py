@@ -129,3 +129,20 @@ def test_psense_matches_arviz_summary(data):
         assert round(ours.loc[est, "rd_likelihood_sensitivity"], 3) == pytest.approx(r["likelihood"], abs=1e-9)
         expected = "ok" if r["diagnosis"] == "✓" else r["diagnosis"]
         assert ours.loc[est, "rd_psense_diagnosis"] == expected
+
+
+def test_mixture_log_density_matches_scipy():
+    """Reference: scipy.stats.norm.logpdf and scipy.special.logsumexp (the textbook mixture density),
+    on padded mixtures (zero-weight components), far tails and a single component."""
+    from scipy import special, stats
+
+    from bayes_rescue.psense import _mixture_logpdf
+
+    rng = np.random.default_rng(11)
+    w = np.array([[0.2, 0.5, 0.3, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    mu = np.array([[-1.0, 0.0, 2.0, 0.0], [0.3, 0.0, 0.0, 0.0]])
+    sd = np.array([[0.3, 1.5, 0.7, 1.0], [0.05, 1.0, 1.0, 1.0]])
+    x = np.concatenate([rng.normal(0, 3, (500, 2)), [[40.0, -40.0], [-25.0, 3.0]]])
+    with np.errstate(divide="ignore"):
+        ref = special.logsumexp(np.log(w) + stats.norm.logpdf(x[..., None], mu, sd), axis=-1)
+    np.testing.assert_allclose(_mixture_logpdf(x, w, mu, sd), ref, rtol=1e-12, atol=1e-12)
