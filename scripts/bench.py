@@ -51,6 +51,18 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
                 rc = main(["fit", "--prior", prior, "--out", f"{d}/{run}"])
                 out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
                 out[f"{run}_rc"] = rc
+        # the NUTS run alone (warm, same settings as the fit): the part of (a)/(b) no post-processing can cut
+        from bayes_rescue.data import load_counts
+        from bayes_rescue.fit import DEFAULT_CACHE, SamplerSettings, _run_nutpie
+        from bayes_rescue.model import ModelSpec
+        from bayes_rescue.priors import resolve_priors
+
+        specs = [ModelSpec(load_counts("bundled:chen2025"), p) for p in resolve_priors(prior)]
+        compiled = DEFAULT_CACHE.get(specs[0]) if name == "a" else DEFAULT_CACHE.get_stacked(specs)
+        settings = SamplerSettings()
+        t = time.perf_counter()
+        _run_nutpie(compiled, settings, settings.target_accept, raw=True)
+        out["nuts_seconds"] = time.perf_counter() - t
     elif name == "plain":
         import arviz as az
         import pymc as pm
@@ -169,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         f"    plain PyMC (pm.sample defaults + PyMC prior/log-lik/predictive): cold {plain['cold_seconds']:.1f} s, warm {plain['warm_seconds']:.1f} s;"
         f" ratio plain/ours: cold {plain['cold_seconds'] / a['cold_seconds']:.1f}x, warm {plain['warm_seconds'] / a['warm_seconds']:.1f}x",
         f"(b) --prior all (7 priors): cold {b['cold_seconds']:.1f} s, warm {b['warm_seconds']:.1f} s = {b['warm_seconds'] / a['warm_seconds']:.1f}x (a) warm; peak RSS {b['peak_rss_mb']:.0f} MB",
+        f"    the NUTS run alone (4 x (1000 + 1000) draws): (a) one prior {a['nuts_seconds']:.2f} s, (b) seven priors stacked {b['nuts_seconds']:.2f} s = {b['nuts_seconds'] / a['warm_seconds']:.2f}x (a) warm end to end",
         *(
             f"{label} {g['points']}-point sensitivity grid, {how}: {g['seconds']:.1f} s with the one compile ({g['compile_seconds']:.1f} s), {g['seconds_warm']:.1f} s warm; peak RSS {g['peak_rss_mb']:.0f} MB;"
             f" points by PSIS {g['points_psis']}, by NUTS {g['points'] - g['points_psis']}; worst R-hat {g['worst_rhat']:.4f}, min ESS {g['worst_ess']:.0f}, max divergences {g['max_divergences']},"
