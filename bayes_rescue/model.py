@@ -79,6 +79,7 @@ class ModelSpec:
                         source=self.prior.origin or None,
                         field=f"effect.{outcome}.subgroups.{sg}",
                     )
+        memoised(self, "_arrays", self._build_arrays)  # checks every input's domain (_check_domain)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures).
@@ -100,7 +101,7 @@ class ModelSpec:
             k = len(e.components)
             w[i, :k], m[i, :k], s[i, :k] = e.weights, e.means, e.sds
         h = self.prior.hyper
-        return {
+        arrays = {
             "y_t": cells["y_t"].to_numpy(np.int64),
             "n_t": cells["n_t"].to_numpy(np.int64),
             "y_c": cells["y_c"].to_numpy(np.int64),
@@ -117,6 +118,8 @@ class ModelSpec:
                 [h["baseline_mean"], h["baseline_sd"], h["baseline_tau_sd"], h["effect_tau_sd"]], dtype=float
             ),
         }
+        _check_domain(arrays, self)
+        return arrays
 
     def coords(self) -> dict[str, list[str]]:
         cells = self.data.cells()
@@ -126,6 +129,34 @@ class ModelSpec:
             "cell": [f"{o}/{s}" for o, s in zip(cells["outcome"], cells["subgroup"], strict=True)],
             "component": [f"k{i}" for i in range(k_max)],
         }
+
+
+def _check_domain(a: dict[str, np.ndarray], spec: ModelSpec) -> None:
+    """Raise :class:`InputError` unless every model input is inside its distribution's domain.
+
+    The model is built with ``check_bounds=False`` (its log density does not test its own parameters, a
+    quarter of the cost of each gradient), so this is where out-of-domain values are stopped, whichever
+    way the spec was made (the file loaders check the same things with file and field names)."""
+    src = spec.prior.origin or f"prior '{spec.prior.name}'"
+    for i, o in enumerate(spec.data.outcomes):
+        w, sd = a["prior_w"][i], a["prior_sd"][i]
+        if not (np.all(np.isfinite(a["prior_mu"][i])) and np.all(sd > 0) and np.all(np.isfinite(sd))):
+            raise InputError("every component needs a finite mean and a finite sd > 0", source=src, field=f"effect.{o}")
+        if np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
+            raise InputError(f"component weights sum to {w.sum():g}, not 1", source=src, field=f"effect.{o}")
+    names = ("baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd")
+    for name, v in zip(names, a["hyper"], strict=True):
+        if not np.isfinite(v) or (name != "baseline_mean" and v <= 0):
+            raise InputError(
+                f"must be finite{'' if name == 'baseline_mean' else ' and > 0'}, got {v}",
+                source=src,
+                field=f"hyper.{name}",
+            )
+    if not np.all(np.isfinite(a["offset"])):
+        raise InputError("subgroup offsets must be finite", source=src, field="effect.subgroups")
+    for y, n in (("y_t", "n_t"), ("y_c", "n_c")):
+        if np.any(a[y] < 0) or np.any(a[y] > a[n]):
+            raise InputError(f"{y} must be within 0..{n}", source=spec.data.source, field=y)
 
 
 def _effect_prior(name: str, a: dict, o_idx, dims: tuple[str, ...]) -> pt.TensorVariable:
@@ -180,8 +211,11 @@ def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: 
     independent copy of the model, with its own prior and parameters and the same likelihood.
 
     Counts and prior parameters enter as one ``pm.Data`` vector, ``inputs`` (:func:`pack_inputs`); the
-    cell-to-outcome index is structure, a constant."""
-    with pm.Model(coords=coords) as model:
+    cell-to-outcome index is structure, a constant. ``check_bounds=False``: the log density skips its
+    parameter checks (sd > 0, weights summing to 1, 0 <= y <= n), which cost about a quarter of each
+    gradient evaluation (measured: 3.8 -> 2.7 us per gradient on the bundled cohort's model); the inputs
+    are checked once instead, by :func:`_check_domain`."""
+    with pm.Model(coords=coords, check_bounds=False) as model:
         d = _unpack_inputs(pm.Data("inputs", pack_inputs(arrays)), arrays)
         o_idx = arrays["outcome_idx"]
         hyper = [d["hyper"][..., i] for i in range(4)]

@@ -199,3 +199,45 @@ def test_partial_trace_from_an_interrupted_sampler_is_an_interruption(data, monk
     monkeypatch.setattr(fit_module.nutpie, "sample", short)
     with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
         fit(ModelSpec(data, load_prior("neutral"), "hierarchical"), SMALL, retry=False)
+
+
+def _with_component(prior, outcome: str, **change):
+    """``prior`` with the first component of ``outcome``'s effect prior changed (a programmatic prior,
+    which bypasses the file loader's checks)."""
+    from dataclasses import replace
+
+    eff = prior.effect_for(outcome)
+    comps = (replace(eff.components[0], **change), *eff.components[1:])
+    return replace(prior, effects={**prior.effects, outcome: replace(eff, components=comps)})
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"sd": 0.0}, "effect.mrs_0_2", "sd > 0"),
+        ({"sd": -1.0}, "effect.mrs_0_2", "sd > 0"),
+        ({"mean": float("nan")}, "effect.mrs_0_2", "finite mean"),
+        ({"weight": 0.5}, "effect.mrs_0_2", "sum to 0.5"),
+    ],
+)
+def test_out_of_domain_prior_made_in_code_is_refused(data, change, field, words):
+    """The model's log density skips its parameter checks (``check_bounds=False``), so a prior built in
+    code with an sd <= 0, a non-finite mean or weights not summing to 1 must be refused when the spec is
+    made, with the field named, instead of sampling a meaningless density."""
+    from bayes_rescue.errors import InputError
+
+    bad = _with_component(load_prior("skeptical"), "mrs_0_2", **change)
+    with pytest.raises(InputError, match=words) as err:
+        ModelSpec(data, bad)
+    assert field in str(err.value)
+
+
+def test_out_of_domain_hyperparameter_is_refused(data):
+    """As above for the hyperpriors: a scale of 0 is refused, naming ``hyper.<name>``."""
+    from dataclasses import replace
+
+    from bayes_rescue.errors import InputError
+
+    prior = load_prior("skeptical")
+    with pytest.raises(InputError, match=r"hyper\.effect_tau_sd"):
+        ModelSpec(data, replace(prior, hyper={**prior.hyper, "effect_tau_sd": 0.0}))

@@ -146,3 +146,47 @@ def test_mixture_log_density_matches_scipy():
     with np.errstate(divide="ignore"):
         ref = special.logsumexp(np.log(w) + stats.norm.logpdf(x[..., None], mu, sd), axis=-1)
     np.testing.assert_allclose(_mixture_logpdf(x, w, mu, sd), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_reference_fit_failing_the_gate_is_retried_at_the_higher_target_accept(data, monkeypatch):
+    """A reference fit that fails the diagnostics gate (here: the first attempt is made to fail) is refitted
+    once at ``retry_target_accept``, as :func:`bayes_rescue.fit.fit` does, and PSIS then serves the points.
+    Without the retry one divergence in the reference run sent every grid point to NUTS."""
+    from bayes_rescue import sensitivity
+    from bayes_rescue.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
+
+    seen: list[float] = []
+    real = sensitivity.diagnose_effects
+
+    def failing_first(eff, stats_, target_accept):
+        seen.append(target_accept)
+        diag = real(eff, stats_, target_accept)
+        if len(seen) == 1:
+            stats_ = stats_.copy(deep=True)
+            stats_["diverging"][0, 0] = True  # one divergence: the gate fails
+            diag = real(eff, stats_, target_accept)
+            assert not diag.passed
+        return diag
+
+    monkeypatch.setattr(sensitivity, "diagnose_effects", failing_first)
+    settings = SamplerSettings(draws=1500, tune=500, chains=4, seed=4)
+    ref = ImportanceReweighter(data, "independent", settings=settings)
+    assert seen == [settings.target_accept, settings.retry_target_accept]
+    assert ref.diagnostics.passed
+    assert ref.rows(grid_prior(data, 0.0, REFERENCE_SD), (0.05,)) is not None
+
+
+@pytest.mark.parametrize(
+    ("ess_min", "factor"),
+    [(None, 2), (1500.0, 2), (800.0, 2), (410.0, 4), (100.0, 8), (3.0, 8)],
+)
+def test_retry_draws_scale_with_the_ess_shortfall(ess_min, factor):
+    """Reference: the rule in ``retry_settings``' docstring, by hand: factor = 2, or
+    ceil(1.25 * 1000 / ess_min) when ess_min < 1000, kept within 2..8 (e.g. 1250 / 410 = 3.05 -> 4;
+    1250 / 800 = 1.56 -> 2; 1250 / 100 = 12.5 -> 8). Warm-up doubles; the seed stays."""
+    from bayes_rescue.sensitivity import retry_settings
+
+    base = SamplerSettings(draws=1000, tune=500, chains=4, seed=9)
+    r = retry_settings(base, ess_min)
+    assert (r.draws, r.tune, r.seed, r.chains) == (factor * 1000, 1000, 9, 4)
+    assert r.target_accept == base.retry_target_accept
