@@ -136,7 +136,7 @@ def test_mixture_log_density_matches_scipy():
     on padded mixtures (zero-weight components), far tails and a single component."""
     from scipy import special, stats
 
-    from bayes_rescue.psense import _mixture_logpdf
+    from bayes_rescue.priors import mixture_logpdf as _mixture_logpdf
 
     rng = np.random.default_rng(11)
     w = np.array([[0.2, 0.5, 0.3, 0.0], [1.0, 0.0, 0.0, 0.0]])
