@@ -52,10 +52,11 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
                 out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
                 out[f"{run}_rc"] = rc
         # the NUTS run alone (warm, same settings as the fit): the part of (a)/(b) no post-processing can cut
-        from bayes_rescue.data import load_counts
-        from bayes_rescue.fit import DEFAULT_CACHE, SamplerSettings, _run_nutpie
-        from bayes_rescue.model import ModelSpec
-        from bayes_rescue.priors import resolve_priors
+        from bayes_rescue.data.counts import load_counts
+        from bayes_rescue.inference.sampling import DEFAULT_CACHE, _run_nutpie
+        from bayes_rescue.inference.settings import SamplerSettings
+        from bayes_rescue.model.spec import ModelSpec
+        from bayes_rescue.priors.spec import resolve_priors
 
         specs = [ModelSpec(load_counts("bundled:chen2025"), p) for p in resolve_priors(prior)]
         compiled = DEFAULT_CACHE.get(specs[0]) if name == "a" else DEFAULT_CACHE.get_stacked(specs)
@@ -67,9 +68,10 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
         import arviz as az
         import pymc as pm
 
-        from bayes_rescue.data import load_counts
-        from bayes_rescue.model import ModelSpec, build_model
-        from bayes_rescue.priors import load_prior
+        from bayes_rescue.data.counts import load_counts
+        from bayes_rescue.model.build import build_model
+        from bayes_rescue.model.spec import ModelSpec
+        from bayes_rescue.priors.spec import load_prior
 
         for run in ("cold", "warm"):
             t = time.perf_counter()
@@ -84,16 +86,16 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
             az.summary(idata, var_names=["log_or"], ci_prob=0.95, ci_kind="eti")
             out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
     elif name in ("c", "cn"):
-        from bayes_rescue.data import load_counts
-        from bayes_rescue.sensitivity import points_failing_gate, sensitivity_grid
+        from bayes_rescue.analyses.sensitivity import points_failing_gate, sensitivity_grid
+        from bayes_rescue.data.counts import load_counts
 
         data = load_counts("bundled:chen2025")
         side = round((n_grid / 2) ** 0.5)
         import numpy as np
 
-        from bayes_rescue.fit import DEFAULT_CACHE
-        from bayes_rescue.model import ModelSpec
-        from bayes_rescue.sensitivity import grid_prior
+        from bayes_rescue.analyses.sensitivity import grid_prior
+        from bayes_rescue.inference.sampling import DEFAULT_CACHE
+        from bayes_rescue.model.spec import ModelSpec
 
         t = time.perf_counter()
         DEFAULT_CACHE.get(ModelSpec(data, grid_prior(data, 0.0, 1.0), "hierarchical"))  # the one compile
@@ -120,9 +122,10 @@ def stage(name: str, n_grid: int, n_naive: int) -> dict:
     elif name == "d":
         import pymc as pm
 
-        from bayes_rescue.data import load_counts
-        from bayes_rescue.model import ModelSpec, build_model
-        from bayes_rescue.sensitivity import grid_prior
+        from bayes_rescue.analyses.sensitivity import grid_prior
+        from bayes_rescue.data.counts import load_counts
+        from bayes_rescue.model.build import build_model
+        from bayes_rescue.model.spec import ModelSpec
 
         data = load_counts("bundled:chen2025")
         t = time.perf_counter()

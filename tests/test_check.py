@@ -12,8 +12,8 @@ import math
 
 import pytest
 
-from bayes_rescue.check import agrees, check_table, describe_check, p_values
-from bayes_rescue.data import load_counts
+from bayes_rescue.data.check import agrees, check_table, describe_check, p_values
+from bayes_rescue.data.counts import load_counts
 
 
 def fisher_enumerated(a, n1, c, n0):

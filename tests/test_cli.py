@@ -11,8 +11,9 @@ import pytest
 from conftest import GOOD_CSV, ROOT
 
 from bayes_rescue.errors import InputError
-from bayes_rescue.io import load_tree, sha256_file
-from bayes_rescue.priors import load_prior
+from bayes_rescue.outputs.rundir import sha256_file
+from bayes_rescue.outputs.trees import load_tree
+from bayes_rescue.priors.spec import load_prior
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import check as check_script

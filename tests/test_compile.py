@@ -8,11 +8,12 @@ import pymc as pm
 import pytensor
 import pytest
 
-from bayes_rescue.compile import compile_model
-from bayes_rescue.data import load_counts
-from bayes_rescue.fit import _with_data
-from bayes_rescue.model import ModelSpec, _unpack_inputs, pack_inputs, stacked_arrays
-from bayes_rescue.priors import load_prior
+from bayes_rescue.data.counts import load_counts
+from bayes_rescue.inference.compile import compile_model
+from bayes_rescue.inference.sampling import _with_data
+from bayes_rescue.model.build import _unpack_inputs, pack_inputs, stacked_arrays
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import load_prior
 
 
 def _toy_model() -> pm.Model:

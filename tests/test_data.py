@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import GOOD_CSV
 
-from bayes_rescue.data import check_against_reported, load_bundled, load_counts
+from bayes_rescue.data.counts import check_against_reported, load_bundled, load_counts
 from bayes_rescue.errors import InputError
 
 

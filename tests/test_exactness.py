@@ -16,10 +16,12 @@ import pytest
 import xarray as xr
 from quadrature import reference_summary
 
-from bayes_rescue.data import load_counts
-from bayes_rescue.fit import SamplerSettings, estimands, fit
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import load_prior, parse_prior
+from bayes_rescue.data.counts import load_counts
+from bayes_rescue.inference.sampling import fit
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.estimands import estimands
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import load_prior, parse_prior
 
 SETTINGS = SamplerSettings(draws=2500, tune=600, chains=4, seed=11, prior_draws=500)
 

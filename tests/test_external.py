@@ -14,11 +14,13 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from bayes_rescue.data import parse_counts
-from bayes_rescue.fit import SamplerSettings, fit
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import parse_prior
-from bayes_rescue.summary import prob_column, summarize
+from bayes_rescue.data.counts import parse_counts
+from bayes_rescue.inference.sampling import fit
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.estimands import prob_column
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.outputs.tables import summarize
+from bayes_rescue.priors.spec import parse_prior
 
 SETTINGS = SamplerSettings(draws=2000, tune=1000, chains=4, seed=7, prior_draws=1000)
 

@@ -11,19 +11,14 @@ import xarray as xr
 from scipy import stats
 from test_exactness import MIXTURE_PRIOR
 
-from bayes_rescue.data import load_counts
-from bayes_rescue.fit import (
-    ModelCache,
-    SamplerSettings,
-    diagnose,
-    fit,
-    fit_many,
-    log_likelihood,
-    prior_draws,
-    sample_posterior,
-)
-from bayes_rescue.model import ModelSpec, build_model, build_stacked_model
-from bayes_rescue.priors import load_prior, parse_prior
+from bayes_rescue.data.counts import load_counts
+from bayes_rescue.inference.derived import log_likelihood, prior_draws
+from bayes_rescue.inference.diagnostics import diagnose
+from bayes_rescue.inference.sampling import ModelCache, fit, fit_many, sample_posterior
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.build import build_model, build_stacked_model
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import load_prior, parse_prior
 
 SMALL = SamplerSettings(draws=300, tune=300, chains=2, seed=5, prior_draws=200)
 
@@ -107,7 +102,7 @@ def test_diagnostics_gate_fails_on_short_chains(data):
 
 
 def _bundled_specs(data, kind: str) -> list[ModelSpec]:
-    from bayes_rescue.priors import bundled_prior_names
+    from bayes_rescue.priors.spec import bundled_prior_names
 
     return [ModelSpec(data, load_prior(name), kind) for name in bundled_prior_names()]
 
@@ -149,8 +144,8 @@ def test_prior_failing_in_the_joint_run_is_refitted_alone(data, monkeypatch, tmp
     forced here by reporting a divergence for 'skeptical' in the joint run. Its result is then the same
     as fitting that prior alone, bit for bit; the others keep their joint draws. The several-prior
     posterior file stores every prior and gives each one's tree back exactly (io.stack_trees/load_tree)."""
-    from bayes_rescue import fit as fit_module
-    from bayes_rescue.io import load_tree, plain_value, save_tree, stack_trees
+    from bayes_rescue.inference import sampling as fit_module
+    from bayes_rescue.outputs.trees import load_tree, plain_value, save_tree, stack_trees
 
     real = fit_module.diagnose
 
@@ -189,7 +184,7 @@ def test_partial_trace_from_an_interrupted_sampler_is_an_interruption(data, monk
     must raise KeyboardInterrupt, never flow on as a result."""
     import nutpie
 
-    from bayes_rescue import fit as fit_module
+    from bayes_rescue.inference import sampling as fit_module
 
     real = nutpie.sample
 

@@ -8,10 +8,10 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bayes_rescue.sensitivity  # noqa: F401  (imports PyMC, which raises the recursion limit, up front)
-from bayes_rescue.data import load_counts, parse_counts
+import bayes_rescue.analyses.sensitivity  # noqa: F401  (imports PyMC, which raises the recursion limit, up front)
+from bayes_rescue.data.counts import load_counts, parse_counts
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors import load_prior, parse_prior
+from bayes_rescue.priors.spec import load_prior, parse_prior
 
 COUNTER = {"counts": 0, "counts_ok": 0, "prior": 0, "prior_ok": 0, "bytes": 0}
 HEADER = "outcome,subgroup,arm,events,total"
@@ -270,8 +270,8 @@ def test_random_command_lines(tmp_path_factory, argv):
 
     err = io.StringIO()
     with (
-        mock.patch("bayes_rescue.fit.fit_many", stop_fit),
-        mock.patch("bayes_rescue.sensitivity.sensitivity_grid", stop_grid),
+        mock.patch("bayes_rescue.inference.sampling.fit_many", stop_fit),
+        mock.patch("bayes_rescue.analyses.sensitivity.sensitivity_grid", stop_grid),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
     ):

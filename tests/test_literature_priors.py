@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from bayes_rescue import literature
-from bayes_rescue.data import load_counts
+from bayes_rescue.analyses.map_prior import fit_map, trial_counts
+from bayes_rescue.data.counts import load_counts
 from bayes_rescue.errors import InputError
-from bayes_rescue.map_prior import approximate, fit_map, fit_normal_mixture, trial_counts
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.prior_report import prior_table
-from bayes_rescue.priors import (
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors import literature
+from bayes_rescue.priors.mixture import approximate, fit_normal_mixture
+from bayes_rescue.priors.report import prior_table
+from bayes_rescue.priors.spec import (
     EffectPrior,
     NormalComponent,
     bundled_prior_names,
@@ -190,7 +191,7 @@ def test_derive_errors():
 
 def test_subgroup_shift_in_spec_and_prior_draws():
     """A subgroup-specific centre moves that cell's prior log OR by the offset (checked on prior draws)."""
-    from bayes_rescue.fit import prior_draws
+    from bayes_rescue.inference.derived import prior_draws
 
     data = load_counts("bundled:chen2025")
     doc = {

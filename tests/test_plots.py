@@ -16,13 +16,13 @@ import xarray as xr
 from conftest import GOOD_CSV
 from scipy import stats
 
-from bayes_rescue.data import parse_counts
-from bayes_rescue.fit import effects
-from bayes_rescue.io import write_csv
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.plots import benefit_curve_data, kde, prior_posterior_data, rank_data, rank_data_many
-from bayes_rescue.priors import load_prior
-from bayes_rescue.summary import draws_table
+from bayes_rescue.data.counts import parse_counts
+from bayes_rescue.inference.derived import effects
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.outputs.figures import benefit_curve_data, kde, prior_posterior_data, rank_data, rank_data_many
+from bayes_rescue.outputs.rundir import write_csv
+from bayes_rescue.outputs.tables import draws_table
+from bayes_rescue.priors.spec import load_prior
 
 
 def _fake_result(prior: str, seed: int, shift: float = 0.0):

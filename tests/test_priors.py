@@ -9,8 +9,8 @@ import pytest
 from scipy import integrate, stats
 
 from bayes_rescue.errors import InputError
-from bayes_rescue.literature import EARLY_WINDOW_RCTS, pooled_log_or, trial_table
-from bayes_rescue.priors import bundled_prior_names, calibrate_normal, load_prior, parse_prior, resolve_priors
+from bayes_rescue.priors.literature import EARLY_WINDOW_RCTS, pooled_log_or, trial_table
+from bayes_rescue.priors.spec import bundled_prior_names, calibrate_normal, load_prior, parse_prior, resolve_priors
 
 
 def test_bundled_priors_load_and_repr_shows_every_distribution():

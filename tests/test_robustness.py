@@ -16,11 +16,11 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 import fit as fit_script
 
-from bayes_rescue.data import load_counts
-from bayes_rescue.fit import fit
-from bayes_rescue.io import sha256_file
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import load_prior
+from bayes_rescue.data.counts import load_counts
+from bayes_rescue.inference.sampling import fit
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.outputs.rundir import sha256_file
+from bayes_rescue.priors.spec import load_prior
 
 TINY = ["--draws", "100", "--tune", "100", "--chains", "2", "--prior-draws", "100", "--keep-going", "--no-figures"]
 
@@ -55,7 +55,7 @@ def test_very_large_counts():
     Reference: the observed risk difference 12000/30000 - 10000/30000 and its binomial standard error
     (0.0039); a neutral prior cannot move it by more than a small fraction of that."""
 
-    from bayes_rescue.data import parse_counts
+    from bayes_rescue.data.counts import parse_counts
 
     data = parse_counts(BIG, source="big")
     result = fit(ModelSpec(data, load_prior("neutral"), "independent"))
@@ -131,7 +131,7 @@ def test_interrupted_run_keeps_previous_results(tmp_path, sig):
 def test_sbc_uniformity_test_detects_bias():
     """The SBC chi-square test accepts exactly uniform ranks and rejects ranks piled at one end
     (closed form: perfectly flat counts give chi2 = 0, p = 1)."""
-    from bayes_rescue.validate import uniformity
+    from bayes_rescue.analyses.validation import uniformity
 
     flat = pd.DataFrame({"sim": range(200), "divergences": 0, "q": list(range(100)) * 2})
     biased = flat.assign(q=[r // 4 for r in flat["q"]])

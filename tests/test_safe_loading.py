@@ -33,9 +33,9 @@ def test_prior_and_data_formats_cannot_name_other_files(tmp_path):
     """Neither format has a key or column that is a path: an attempt is an unknown key / column error."""
     import pytest
 
-    from bayes_rescue.data import parse_counts
+    from bayes_rescue.data.counts import parse_counts
     from bayes_rescue.errors import InputError
-    from bayes_rescue.priors import parse_prior
+    from bayes_rescue.priors.spec import parse_prior
 
     with pytest.raises(InputError, match="unknown key"):
         parse_prior({"name": "x", "description": "d", "include": "/etc/passwd", "effect": {}}, origin="p")

@@ -16,9 +16,10 @@ import pytest
 from quadrature import reference_summary
 from scipy import optimize
 
-from bayes_rescue.data import load_counts
-from bayes_rescue.fit import SamplerSettings
-from bayes_rescue.sensitivity import heatmap_data, sensitivity_grid, tipping_points
+from bayes_rescue.analyses.sensitivity import sensitivity_grid, tipping_points
+from bayes_rescue.data.counts import load_counts
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.outputs.figures import heatmap_data
 
 SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, seed=3, prior_draws=1)
 MILD = dict(y_t=13, n_t=17, y_c=6, n_c=19)
@@ -77,7 +78,7 @@ def test_tipping_sd_matches_quadrature_root(data):
 def test_dask_local_cluster_gives_the_serial_result(data):
     """A real dask.distributed LocalCluster (scheduler and worker processes on loopback) runs the grid
     points as independent tasks; with the same seeds the table equals the serial one exactly."""
-    from bayes_rescue.parallel import dask_map
+    from bayes_rescue.analyses.parallel import dask_map
 
     kwargs = dict(kind="independent", centres=(0.0, 0.5), sds=(0.5,), settings=SETTINGS, method="nuts")
     serial = sensitivity_grid(data, **kwargs)
@@ -89,8 +90,8 @@ def test_dask_local_cluster_gives_the_serial_result(data):
 def test_reweighting_to_the_reference_prior_is_the_reference_fit(data):
     """Reweighted to its own prior, the reference fit has equal weights (k-hat 0): every probability is the
     plain share of reference draws, computed here by counting."""
-    from bayes_rescue.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
-    from bayes_rescue.summary import benefit_sign
+    from bayes_rescue.analyses.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
+    from bayes_rescue.model.estimands import benefit_sign
 
     ref = ImportanceReweighter(data, "independent", settings=SamplerSettings(draws=1500, tune=500, chains=4, seed=4))
     rows = ref.rows(grid_prior(data, 0.0, REFERENCE_SD), (0.05,))
@@ -107,10 +108,10 @@ def test_psense_matches_arviz_summary(data):
     import xarray as xr
     from arviz_stats import psense_summary
 
-    from bayes_rescue.fit import fit
-    from bayes_rescue.model import ModelSpec
-    from bayes_rescue.priors import load_prior
-    from bayes_rescue.psense import power_scaling
+    from bayes_rescue.inference.psense import power_scaling
+    from bayes_rescue.inference.sampling import fit
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.priors.spec import load_prior
 
     result = fit(ModelSpec(data, load_prior("map_late"), "hierarchical"), SETTINGS, retry=False)
     ours = power_scaling(result.tree).set_index("estimand")
@@ -136,7 +137,7 @@ def test_mixture_log_density_matches_scipy():
     on padded mixtures (zero-weight components), far tails and a single component."""
     from scipy import special, stats
 
-    from bayes_rescue.priors import mixture_logpdf as _mixture_logpdf
+    from bayes_rescue.priors.spec import mixture_logpdf as _mixture_logpdf
 
     rng = np.random.default_rng(11)
     w = np.array([[0.2, 0.5, 0.3, 0.0], [1.0, 0.0, 0.0, 0.0]])
@@ -150,10 +151,11 @@ def test_mixture_log_density_matches_scipy():
 
 def test_reference_fit_failing_the_gate_is_retried_at_the_higher_target_accept(data, monkeypatch):
     """A reference fit that fails the diagnostics gate (here: the first attempt is made to fail) is refitted
-    once at ``retry_target_accept``, as :func:`bayes_rescue.fit.fit` does, and PSIS then serves the points.
+    once at ``retry_target_accept``, as :func:`bayes_rescue.inference.sampling.fit` does, and PSIS then
+    serves the points.
     Without the retry one divergence in the reference run sent every grid point to NUTS."""
-    from bayes_rescue import sensitivity
-    from bayes_rescue.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
+    from bayes_rescue.analyses import sensitivity
+    from bayes_rescue.analyses.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
 
     seen: list[float] = []
     real = sensitivity.diagnose_effects
@@ -184,7 +186,7 @@ def test_retry_draws_scale_with_the_ess_shortfall(ess_min, factor):
     """Reference: the rule in ``retry_settings``' docstring, by hand: factor = 2, or
     ceil(1.25 * 1000 / ess_min) when ess_min < 1000, kept within 2..8 (e.g. 1250 / 410 = 3.05 -> 4;
     1250 / 800 = 1.56 -> 2; 1250 / 100 = 12.5 -> 8). Warm-up doubles; the seed stays."""
-    from bayes_rescue.sensitivity import retry_settings
+    from bayes_rescue.analyses.sensitivity import retry_settings
 
     base = SamplerSettings(draws=1000, tune=500, chains=4, seed=9)
     r = retry_settings(base, ess_min)

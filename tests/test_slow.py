@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from bayes_rescue.map_prior import LITERATURE_SETS, map_prior_toml
+from bayes_rescue.analyses.map_prior import LITERATURE_SETS, map_prior_toml
 
 
 @pytest.mark.slow
@@ -23,9 +23,9 @@ def test_simulation_based_calibration_hierarchical_model():
     """SBC (Talts et al. 2018) of the hierarchical model on the bundled cohort's arm sizes under the
     skeptical prior: 200 simulated datasets; the rank of every true value among 99 thinned posterior draws
     is uniform by a chi-square test at the Bonferroni-corrected level 0.001 / 7, and no fit diverges."""
-    from bayes_rescue.data import load_counts
-    from bayes_rescue.priors import load_prior
-    from bayes_rescue.validate import sbc, uniformity
+    from bayes_rescue.analyses.validation import sbc, uniformity
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.priors.spec import load_prior
 
     ranks = sbc(load_counts("bundled:chen2025"), load_prior("skeptical"), n_sims=200)
     tests = uniformity(ranks)
@@ -41,8 +41,8 @@ def test_simulation_based_calibration_map_meta_analysis():
     of the five early-window RCTs (mRS 0-2): 200 datasets simulated from the model's priors; the ranks of
     mu, tau and each trial's theta among 99 thinned posterior draws are uniform by a chi-square test at the
     Bonferroni-corrected level 0.001 / 7, and at most 1% of the fits diverge."""
-    from bayes_rescue.map_prior import LITERATURE_SETS, trial_counts
-    from bayes_rescue.validate import sbc_map, uniformity
+    from bayes_rescue.analyses.map_prior import LITERATURE_SETS, trial_counts
+    from bayes_rescue.analyses.validation import sbc_map, uniformity
 
     counts = trial_counts(LITERATURE_SETS["map_early"][1], "mrs_0_2")
     ranks = sbc_map(counts, n_sims=200)

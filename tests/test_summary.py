@@ -8,8 +8,9 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from bayes_rescue.plots import newcombe_rd, wilson
-from bayes_rescue.summary import nnt_text, prob_column, summarize_draws
+from bayes_rescue.data.check import newcombe_rd, wilson
+from bayes_rescue.model.estimands import prob_column
+from bayes_rescue.outputs.tables import nnt_text, summarize_draws
 
 
 def _draws(rd: np.ndarray) -> xr.Dataset:

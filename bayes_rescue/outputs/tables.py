@@ -27,23 +27,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rescue.model.estimands import _fmt_threshold, benefit_sign, prob_column
+
 CI_PROB = 0.95
 DEFAULT_MCIDS = (0.05, 0.10)
 DEFAULT_ROPE = 0.02
-
-
-def _fmt_threshold(m: float) -> str:
-    return f"{m:g}"
-
-
-def prob_column(kind: str, m: float) -> str:
-    """Column name of P(benefit >= m): ``p_benefit_ge_0.05``, ``p_benefit_ge_0.1``."""
-    return f"p_{kind}_ge_{_fmt_threshold(m)}"
-
-
-def benefit_sign(direction: str) -> float:
-    """+1 if more events is better, -1 if fewer is better."""
-    return 1.0 if direction == "higher" else -1.0
 
 
 def nnt_text(rd_benefit_lb: float, rd_benefit_ub: float) -> str:
@@ -119,8 +107,8 @@ def summarize(
     rope: float = DEFAULT_ROPE,
     ci_prob: float = CI_PROB,
 ) -> pd.DataFrame:
-    """Summary table of one :class:`~bayes_rescue.fit.FitResult` (see the module docstring)."""
-    from bayes_rescue.fit import estimands
+    """Summary table of one :class:`~bayes_rescue.inference.sampling.FitResult` (see the module docstring)."""
+    from bayes_rescue.model.estimands import estimands
 
     est = estimands(result.spec)
     table = summarize_draws(result.tree["effects"].to_dataset(), est, mcids=mcids, rope=rope, ci_prob=ci_prob)
@@ -133,7 +121,7 @@ def summarize(
     table["divergences"] = result.diagnostics.divergences
     table["diagnostics_passed"] = result.diagnostics.passed
     if "log_prior" in result.tree.children:
-        from bayes_rescue.psense import power_scaling
+        from bayes_rescue.inference.psense import power_scaling
 
         ps = power_scaling(result.tree).set_index("estimand").reindex(est["estimand"])
         for col in ("rd_prior_sensitivity", "rd_likelihood_sensitivity", "rd_psense_diagnosis"):

@@ -398,7 +398,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
 
 def _trials(value, *, src: str, where: str) -> tuple[str, ...]:
     """Trial names a component was derived from; each must be in the package trial table."""
-    from bayes_rescue.literature import trial_table
+    from bayes_rescue.priors.literature import trial_table
 
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise InputError("must be a list of trial names", source=src, field=where)
@@ -415,7 +415,7 @@ def _derive(doc, *, src: str, where: str) -> dict:
     The reference is either the DerSimonian-Laird pooled log OR of ``trials`` in the package trial table
     (so the prior changes when the table changes) or a stated ``reference_or`` with its source.
     """
-    from bayes_rescue.literature import pooled_log_or, trial_table
+    from bayes_rescue.priors.literature import pooled_log_or, trial_table
 
     _check_keys(doc, _DERIVE_KEYS, source=src, where=where)
     rule = _text(doc.get("rule"), source=src, field=f"{where}.rule", required=True)

@@ -1,7 +1,7 @@
 """Prior sensitivity: a grid over the effect prior's centre x spread (x robust weight), and the
 reverse-Bayes tipping point.
 
-Every point reuses one compiled model per structure (:class:`bayes_rescue.fit.ModelCache`): the prior is
+Every point reuses one compiled model per structure (:class:`bayes_rescue.inference.sampling.ModelCache`): the prior is
 data, swapped in without recompiling, and only the posterior effects and the diagnostics are computed.
 
 **Importance sampling first** (``method="auto"``, the default). One long *reference* fit under the wide
@@ -40,22 +40,15 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from bayes_rescue.data import CountsData
-from bayes_rescue.fit import (
-    DEFAULT_CACHE,
-    ESS_MIN,
-    ModelCache,
-    SamplerSettings,
-    _nuts_raw,
-    diagnose_effects,
-    effects,
-    estimands,
-    sample_posterior,
-)
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import EffectPrior, NormalComponent, PriorSpec, ess_patients, robustify
-from bayes_rescue.psense import effect_log_prior_by_outcome
-from bayes_rescue.summary import benefit_sign, prob_column
+from bayes_rescue.data.counts import CountsData
+from bayes_rescue.inference.derived import effects
+from bayes_rescue.inference.diagnostics import ESS_MIN, diagnose_effects
+from bayes_rescue.inference.psense import effect_log_prior_by_outcome
+from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, _nuts_raw, sample_posterior
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.estimands import benefit_sign, estimands, prob_column
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import EffectPrior, NormalComponent, PriorSpec, ess_patients, robustify
 
 SWEEP_SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, prior_draws=1)
 
@@ -152,7 +145,7 @@ class ImportanceReweighter:
     """A reference fit under N(0, ``REFERENCE_SD``) on every outcome's log OR, reweighted by PSIS to other
     effect priors (see the module docstring for the weights and the acceptance rule).
 
-    Like :func:`~bayes_rescue.fit.fit`, the reference fit is retried once at the higher target acceptance
+    Like :func:`~bayes_rescue.inference.sampling.fit`, the reference fit is retried once at the higher target acceptance
     if it fails the diagnostics gate (a single divergence in its 4 x 5000 draws: 3 of 12 seeds tried on the
     bundled cohort); if it fails again, no point is taken from it and every point is fitted by NUTS."""
 
@@ -419,49 +412,11 @@ def points_failing_gate(grid: pd.DataFrame) -> int:
     return int((~grid.groupby(["centre_benefit", "sd", "robust"])["diagnostics_passed"].all()).sum())
 
 
-def heatmap_data(
-    grid: pd.DataFrame, column: str = "p_benefit", *, robust: float = 0.0
-) -> dict[tuple[str, str], pd.DataFrame]:
-    """Pivot tables (rows sd, columns centre) of ``column`` per outcome x estimand, for the heat maps."""
-    g = grid[grid["robust"] == robust]
-    return {
-        key: part.pivot(index="sd", columns="centre_benefit", values=column)
-        for key, part in g.groupby(["outcome", "subgroup"], sort=False)
-    }
-
-
-def plot_heatmaps(grid: pd.DataFrame, path, column: str = "p_benefit", *, robust: float = 0.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tables = heatmap_data(grid, column, robust=robust)
-    n = len(tables)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
-    for ax, ((o, s), t) in zip(axes[0], tables.items(), strict=True):
-        im = ax.imshow(t.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1, cmap="RdYlBu")
-        ax.set_xticks(range(t.shape[1]), [f"{c:g}" for c in t.columns])
-        ax.set_yticks(range(t.shape[0]), [f"{v:g}" for v in t.index])
-        for i in range(t.shape[0]):
-            for j in range(t.shape[1]):
-                ax.text(j, i, f"{t.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_title(f"{o} / {s}", fontsize=9)
-        ax.set_xlabel("prior centre (log OR, benefit direction)")
-        ax.set_ylabel("prior sd")
-    fig.colorbar(im, ax=axes[0].tolist(), label=column)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 __all__ = [
     "REFERENCE_SETTINGS",
     "SWEEP_SETTINGS",
     "ImportanceReweighter",
     "grid_prior",
-    "heatmap_data",
-    "plot_heatmaps",
     "points_failing_gate",
     "sensitivity_grid",
     "tipping_points",

@@ -19,19 +19,19 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from bayes_rescue.data import CountsData
-from bayes_rescue.fit import (
+from bayes_rescue.data.counts import CountsData
+from bayes_rescue.inference.derived import prior_draws
+from bayes_rescue.inference.sampling import (
     DEFAULT_CACHE,
-    SamplerSettings,
     _check_complete,
     _initial_overrides,
     _nuts,
     _run_nutpie,
     _with_data,
-    prior_draws,
 )
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import PriorSpec
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import PriorSpec
 
 SBC_SETTINGS = SamplerSettings(draws=500, tune=500, chains=4, prior_draws=1, target_accept=0.95)
 N_RANK_DRAWS = 99  # L: ranks take values 0..99
@@ -109,8 +109,8 @@ _MAP_COMPILED: dict = {}
 
 def _map_compiled(counts: pd.DataFrame):
     """The meta-analysis compiled once per set of trials and arm sizes in this process."""
-    from bayes_rescue.compile import compile_model
-    from bayes_rescue.map_prior import build_map_model
+    from bayes_rescue.analyses.map_prior import build_map_model
+    from bayes_rescue.inference.compile import compile_model
 
     key = tuple(counts[["trial", "n_t", "n_c"]].itertuples(index=False, name=None))
     if key not in _MAP_COMPILED:
@@ -151,7 +151,7 @@ def sbc_map(
     tau ~ HalfNormal(0.5), theta[i] = mu + tau * z[i] with z[i] ~ N(0, 1). Ranks of ``mu``, ``tau`` and every
     trial's ``theta`` (columns ``sim``, ``divergences`` and one per quantity).
     """
-    from bayes_rescue.map_prior import TAU_SD
+    from bayes_rescue.analyses.map_prior import TAU_SD
 
     k = len(counts)
     rng = np.random.default_rng([settings.seed, 98])
@@ -175,29 +175,3 @@ def uniformity(ranks: pd.DataFrame, *, bins: int = 10, n_rank_draws: int = N_RAN
         chi2 = float(((counts - expected) ** 2 / expected).sum())
         rows.append({"quantity": col, "chi2": chi2, "df": bins - 1, "p_value": float(stats.chi2.sf(chi2, bins - 1))})
     return pd.DataFrame(rows)
-
-
-def plot_ranks(ranks: pd.DataFrame, path, *, bins: int = 10, n_rank_draws: int = N_RANK_DRAWS):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = [c for c in ranks.columns if c not in ("sim", "divergences")]
-    ncol = 3
-    nrow = int(np.ceil(len(cols) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.6 * nrow), squeeze=False)
-    edges = np.linspace(0, n_rank_draws + 1, bins + 1)
-    n = len(ranks)
-    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
-    for ax, c in zip(axes.ravel(), cols, strict=False):
-        ax.hist(ranks[c], bins=edges, color="C0", alpha=0.8)
-        ax.axhspan(lo, hi, color="0.85", zorder=0)
-        ax.set_title(c, fontsize=9)
-    for ax in axes.ravel()[len(cols) :]:
-        ax.set_visible(False)
-    fig.suptitle(f"SBC rank histograms ({n} simulations; band: 99% range under uniformity)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

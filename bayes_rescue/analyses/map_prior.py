@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pymc as pm
-from scipy import stats
 
-from bayes_rescue.literature import EARLY_WINDOW_RCTS, LATE_WINDOW_RCTS, trial_table
+from bayes_rescue.priors.literature import EARLY_WINDOW_RCTS, LATE_WINDOW_RCTS, trial_table
+from bayes_rescue.priors.mixture import approximate
 
 MAP_SEED = 20250601
-_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 TAU_SD = 0.5
 #: Named literature sets: name -> (description, trials)
 LITERATURE_SETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -109,7 +108,7 @@ def fit_map(
     import arviz as az
     import nutpie
 
-    from bayes_rescue.compile import compile_model
+    from bayes_rescue.inference.compile import compile_model
 
     compiled = compile_model(build_map_model(counts, tau_sd=tau_sd))
     tree = nutpie.sample(
@@ -124,62 +123,6 @@ def fit_map(
     rhat = max(float(v) for v in az.rhat(core).data_vars.values())
     ess = min(min(float(v) for v in az.ess(core, method=m).data_vars.values()) for m in ("bulk", "tail"))
     return MapFit(counts, mu, tau, theta_new, rhat, ess, int(tree["sample_stats"]["diverging"].sum()))
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """A 1-D normal mixture fitted by EM."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    sds: np.ndarray
-    loglik: float
-
-    def cdf(self, x):
-        x = np.asarray(x, float)[..., None]
-        return (self.weights * stats.norm.cdf(x, self.means, self.sds)).sum(-1)
-
-    def bic(self, n: int) -> float:
-        return -2 * self.loglik + (3 * len(self.weights) - 1) * np.log(n)
-
-
-def fit_normal_mixture(x: np.ndarray, k: int, *, iters: int = 1000, tol: float = 1e-8) -> Mixture:
-    """EM for a k-component 1-D normal mixture; deterministic start at quantiles of ``x``."""
-    x = np.asarray(x, float)
-    n = x.size
-    means = np.quantile(x, (np.arange(k) + 0.5) / k)
-    sds = np.full(k, x.std() / max(1, k))
-    w = np.full(k, 1 / k)
-    prev = -np.inf
-    for _ in range(iters):
-        zs = (x[:, None] - means) / sds
-        logp = np.log(w) - 0.5 * zs * zs - np.log(sds) - _HALF_LOG_2PI
-        m = logp.max(1, keepdims=True)
-        ll = float((m[:, 0] + np.log(np.exp(logp - m).sum(1))).sum())
-        r = np.exp(logp - m)
-        r /= r.sum(1, keepdims=True)
-        nk = r.sum(0)
-        w = nk / n
-        means = (r * x[:, None]).sum(0) / nk
-        sds = np.sqrt(np.maximum((r * (x[:, None] - means) ** 2).sum(0) / nk, 1e-8))
-        if ll - prev < tol * n:
-            break
-        prev = ll
-    order = np.argsort(-w)
-    return Mixture(w[order], means[order], sds[order], ll)
-
-
-def approximate(draws: np.ndarray, *, max_k: int = 3) -> tuple[Mixture, dict[str, float]]:
-    """Best mixture by BIC (1..max_k components) and its approximation error against the draws:
-    Kolmogorov-Smirnov distance, and the largest absolute difference of the 2.5/50/97.5% quantiles."""
-    fits = [fit_normal_mixture(draws, k) for k in range(1, max_k + 1)]
-    best = min(fits, key=lambda f: f.bic(draws.size))
-    ks = float(stats.kstest(draws, best.cdf).statistic)
-    qs = np.quantile(draws, [0.025, 0.5, 0.975])
-    grid = np.linspace(draws.min() - 1, draws.max() + 1, 20001)
-    cdf = best.cdf(grid)
-    mq = np.interp([0.025, 0.5, 0.975], cdf, grid)
-    return best, {"ks": ks, "max_quantile_error": float(np.abs(mq - qs).max())}
 
 
 def _toml_str(s: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_rescue.data import OVERALL, CountsData
+from bayes_rescue.data.counts import OVERALL, CountsData
 
 
 def p_values(y_t: int, n_t: int, y_c: int, n_c: int) -> dict[str, float]:
@@ -110,3 +111,25 @@ def describe_check(table: pd.DataFrame) -> str:
                 " another test, or counts other than those printed; the Bayesian reanalysis uses the printed counts."
             )
     return "\n".join(lines)
+
+
+Z975 = stats.norm.ppf(0.975)
+
+
+def wilson(y: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """Wilson score interval for a proportion (Wilson, JASA 1927)."""
+    p = y / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def newcombe_rd(y_t: int, n_t: int, y_c: int, n_c: int, z: float = Z975) -> tuple[float, float, float]:
+    """Raw risk difference with Newcombe's hybrid score interval (method 10, Stat Med 1998;17:873-890)."""
+    p1, p2 = y_t / n_t, y_c / n_c
+    l1, u1 = wilson(y_t, n_t, z)
+    l2, u2 = wilson(y_c, n_c, z)
+    d = p1 - p2
+    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(d), float(lo), float(hi)

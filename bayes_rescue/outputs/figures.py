@@ -8,34 +8,17 @@ from pathlib import Path
 
 import matplotlib
 
+from bayes_rescue.data.check import newcombe_rd
+from bayes_rescue.data.counts import CountsData
+from bayes_rescue.priors.spec import PriorSpec
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_rescue.summary import benefit_sign
-
-Z975 = stats.norm.ppf(0.975)
-
-
-def wilson(y: int, n: int, z: float = Z975) -> tuple[float, float]:
-    """Wilson score interval for a proportion (Wilson, JASA 1927)."""
-    p = y / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def newcombe_rd(y_t: int, n_t: int, y_c: int, n_c: int, z: float = Z975) -> tuple[float, float, float]:
-    """Raw risk difference with Newcombe's hybrid score interval (method 10, Stat Med 1998;17:873-890)."""
-    p1, p2 = y_t / n_t, y_c / n_c
-    l1, u1 = wilson(y_t, n_t, z)
-    l2, u2 = wilson(y_c, n_c, z)
-    d = p1 - p2
-    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return float(d), float(lo), float(hi)
+from bayes_rescue.model.estimands import benefit_sign
 
 
 def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +50,7 @@ def _results(result) -> list:
 def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """P(benefit >= t) over thresholds t (risk difference in the outcome's beneficial direction), per
     prior x estimand. ``result``: one fit result or a list of them."""
-    from bayes_rescue.fit import estimands
+    from bayes_rescue.model.estimands import estimands
 
     t = np.linspace(0, 0.5, 101) if thresholds is None else np.asarray(thresholds, float)
     rows = []
@@ -111,7 +94,7 @@ def kde(x: np.ndarray, grid: np.ndarray, *, bins_per_bandwidth: int = 20) -> np.
 def prior_posterior_data(result, n_grid: int = 256) -> pd.DataFrame:
     """Kernel density of the cohort-level RD under the prior and the posterior, on a common grid, per
     prior x outcome. ``result``: one fit result or a list of them."""
-    from bayes_rescue.fit import estimands
+    from bayes_rescue.model.estimands import estimands
 
     grid = np.linspace(-1, 1, n_grid)
     rows = []
@@ -342,3 +325,91 @@ def make_figures(results, summary: pd.DataFrame, outdir: Path) -> list[Path]:
     else:
         paths.append(plot_rank_many(rank_data_many(results), outdir / "rank.png"))
     return paths
+
+
+def heatmap_data(
+    grid: pd.DataFrame, column: str = "p_benefit", *, robust: float = 0.0
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Pivot tables (rows sd, columns centre) of ``column`` per outcome x estimand, for the heat maps."""
+    g = grid[grid["robust"] == robust]
+    return {
+        key: part.pivot(index="sd", columns="centre_benefit", values=column)
+        for key, part in g.groupby(["outcome", "subgroup"], sort=False)
+    }
+
+
+def plot_heatmaps(grid: pd.DataFrame, path, column: str = "p_benefit", *, robust: float = 0.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = heatmap_data(grid, column, robust=robust)
+    n = len(tables)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    for ax, ((o, s), t) in zip(axes[0], tables.items(), strict=True):
+        im = ax.imshow(t.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1, cmap="RdYlBu")
+        ax.set_xticks(range(t.shape[1]), [f"{c:g}" for c in t.columns])
+        ax.set_yticks(range(t.shape[0]), [f"{v:g}" for v in t.index])
+        for i in range(t.shape[0]):
+            for j in range(t.shape[1]):
+                ax.text(j, i, f"{t.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{o} / {s}", fontsize=9)
+        ax.set_xlabel("prior centre (log OR, benefit direction)")
+        ax.set_ylabel("prior sd")
+    fig.colorbar(im, ax=axes[0].tolist(), label=column)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_ranks(ranks: pd.DataFrame, path, *, n_rank_draws: int, bins: int = 10):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in ranks.columns if c not in ("sim", "divergences")]
+    ncol = 3
+    nrow = int(np.ceil(len(cols) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.6 * nrow), squeeze=False)
+    edges = np.linspace(0, n_rank_draws + 1, bins + 1)
+    n = len(ranks)
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    for ax, c in zip(axes.ravel(), cols, strict=False):
+        ax.hist(ranks[c], bins=edges, color="C0", alpha=0.8)
+        ax.axhspan(lo, hi, color="0.85", zorder=0)
+        ax.set_title(c, fontsize=9)
+    for ax in axes.ravel()[len(cols) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"SBC rank histograms ({n} simulations; band: 99% range under uniformity)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_priors(specs: list[PriorSpec], data: CountsData, path: Path) -> Path:
+    """Density of every prior's log OR, one panel per outcome."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outcomes = data.outcomes
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(6 * len(outcomes), 4), squeeze=False)
+    x = np.linspace(-4, 4, 801)
+    colours = plt.get_cmap("tab20").colors
+    for ax, o in zip(axes[0], outcomes, strict=True):
+        for i, spec in enumerate(specs):
+            style = "--" if "_robust" in spec.name or "_disc" in spec.name else "-"
+            ax.plot(x, np.exp(spec.effect_for(o).logpdf(x)), style, color=colours[i % 20], label=spec.name)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(f"{o}: prior of the log odds ratio")
+        ax.set_xlabel("log OR (treatment vs control)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -20,8 +20,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayes_rescue.model import ModelSpec
-from bayes_rescue.priors import mixture_logpdf
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.priors.spec import mixture_logpdf
 
 
 def effect_log_prior_by_outcome(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:

@@ -8,14 +8,12 @@ and the prior effective sample size in patients by ELIR (:func:`bayes_rescue.pri
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayes_rescue.data import CountsData
-from bayes_rescue.priors import PriorSpec, ess_patients
+from bayes_rescue.data.counts import CountsData
+from bayes_rescue.priors.spec import PriorSpec, ess_patients
 
 
 def source_trials(prior) -> str:
@@ -82,29 +80,3 @@ def describe_priors(table: pd.DataFrame) -> str:
         " expected local-information ratio (Neuenschwander et al., Biometrics 2020, doi 10.1111/biom.13252)."
     )
     return "\n".join(lines)
-
-
-def plot_priors(specs: list[PriorSpec], data: CountsData, path: Path) -> Path:
-    """Density of every prior's log OR, one panel per outcome."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    outcomes = data.outcomes
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(6 * len(outcomes), 4), squeeze=False)
-    x = np.linspace(-4, 4, 801)
-    colours = plt.get_cmap("tab20").colors
-    for ax, o in zip(axes[0], outcomes, strict=True):
-        for i, spec in enumerate(specs):
-            style = "--" if "_robust" in spec.name or "_disc" in spec.name else "-"
-            ax.plot(x, np.exp(spec.effect_for(o).logpdf(x)), style, color=colours[i % 20], label=spec.name)
-        ax.axvline(0, color="k", lw=0.8)
-        ax.set_title(f"{o}: prior of the log odds ratio")
-        ax.set_xlabel("log OR (treatment vs control)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -1,6 +1,6 @@
 """The package's cited trial table and pooled effects computed from it.
 
-``reference/trials.csv`` holds arm-level counts from the thrombectomy trials (copied from checked
+``priors/trials.csv`` holds arm-level counts from the thrombectomy trials (copied from checked
 literature figures; rows of low confidence are left out). Every row carries its citation, whether the
 count was printed or back-calculated from a printed percentage, and a confidence grade.
 """
@@ -21,7 +21,7 @@ LATE_WINDOW_RCTS = ("DAWN", "DEFUSE 3")
 
 def trial_table() -> pd.DataFrame:
     """The cited trial table, one row per trial x outcome x arm."""
-    path = resources.files("bayes_rescue") / "reference" / "trials.csv"
+    path = resources.files("bayes_rescue") / "priors" / "trials.csv"
     with path.open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh, dtype={"events": int, "total": int})
 

@@ -4,7 +4,7 @@ Layout of ``models/<run>/``::
 
     manifest.json        what was run (command line, versions, data and prior hashes, seed, settings,
                          diagnostics) and the sha256 of every file below
-    summary.csv          one row per prior x outcome x estimand (columns: bayes_rescue.summary)
+    summary.csv          one row per prior x outcome x estimand (columns: bayes_rescue.outputs.tables)
     summary.json         the same rows as JSON records, plus the run's metadata
     draws.csv            per-draw rd / log_or / arm risks per prior x outcome x estimand
     posterior.nc         the ArviZ DataTree; with several priors, one tree whose variables carry a
@@ -26,26 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-import xarray as xr
 
 from bayes_rescue.errors import InputError
-
-
-def save_tree(tree: xr.DataTree, path: Path) -> Path:
-    """Write a DataTree to netCDF (h5netcdf). Object-typed variables (nutpie's divergence messages)
-    are stored as strings."""
-    tree = tree.copy()
-    for node in tree.subtree:
-        ds = node.to_dataset()
-        changed = False
-        for name, var in ds.data_vars.items():
-            if var.dtype == object:
-                ds[name] = var.astype(str)
-                changed = True
-        if changed:
-            tree[node.path] = xr.DataTree(ds)
-    tree.to_netcdf(path, engine="h5netcdf")
-    return path
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -58,81 +40,6 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed", quoting_header="none"))
     return path
-
-
-PER_PRIOR_ATTRS = "bayes_rescue_per_prior"
-
-
-def plain_value(value):
-    """An attribute value as plain JSON-able Python (NumPy scalars and arrays included)."""
-    return value.tolist() if hasattr(value, "tolist") else value
-
-
-def stack_trees(trees: list[xr.DataTree], names: list[str]) -> xr.DataTree:
-    """Several priors' DataTrees (same data and structure) as one, along a new ``prior`` dimension.
-
-    Each group's variables are concatenated along ``prior`` only where they differ between priors (the
-    observed counts, and the sampler statistics of priors sampled in one joint run, are stored once).
-    Root attributes equal for every prior stay as they are; the others are kept per prior, as JSON
-    ``{attribute: {prior: value}}`` in the root attribute ``bayes_rescue_per_prior``.
-    :func:`load_tree` with ``prior=`` undoes both.
-    """
-    index = pd.Index(names, name="prior")
-    groups = {}
-    for node in trees[0].subtree:
-        if node.path == "/":
-            continue
-        parts = [t[node.path].to_dataset(inherit=False) for t in trees]
-        groups[node.path] = xr.concat(
-            parts,
-            dim=index,
-            data_vars="different",
-            coords="different",
-            compat="equals",
-            join="exact",
-            combine_attrs="drop_conflicts",
-        )
-    out = xr.DataTree.from_dict(groups)
-    keys = dict.fromkeys(k for t in trees for k in t.attrs)
-    per_prior = {}
-    for k in keys:
-        values = [plain_value(t.attrs.get(k)) for t in trees]
-        if all(v == values[0] for v in values):
-            out.attrs[k] = trees[0].attrs[k]
-        else:
-            per_prior[k] = dict(zip(names, values, strict=True))
-    out.attrs[PER_PRIOR_ATTRS] = json.dumps(per_prior, sort_keys=True)
-    return out
-
-
-def select_prior(tree: xr.DataTree, prior: str, *, source: str | Path = "") -> xr.DataTree:
-    """One prior's DataTree out of a :func:`stack_trees` tree (variables and root attributes)."""
-    names = next((node["prior"].to_numpy().tolist() for node in tree.subtree if "prior" in node.coords), None)
-    if names is None:
-        raise InputError("holds a single prior's fit; open it without prior=", source=source or None)
-    if prior not in names:
-        raise InputError(f"has no prior '{prior}'; it holds {', '.join(names)}", source=source or None)
-    groups = {}
-    for node in tree.subtree:
-        if node.path == "/":
-            continue
-        ds = node.to_dataset(inherit=False)
-        groups[node.path] = (
-            ds.sel(prior=prior, drop=True) if "prior" in ds.dims else ds.drop_vars("prior", errors="ignore")
-        )
-    out = xr.DataTree.from_dict(groups)
-    per_prior = json.loads(tree.attrs.get(PER_PRIOR_ATTRS, "{}"))
-    out.attrs.update({k: v for k, v in tree.attrs.items() if k != PER_PRIOR_ATTRS})
-    out.attrs.update({k: v[prior] for k, v in per_prior.items() if v.get(prior) is not None})
-    return out
-
-
-def load_tree(path: str | Path, *, prior: str | None = None) -> xr.DataTree:
-    """Open a saved posterior DataTree (fully loaded into memory); with ``prior``, one prior's tree out
-    of a several-prior run's ``posterior.nc`` (see :func:`stack_trees`)."""
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
-        tree = tree.load()
-    return tree if prior is None else select_prior(tree, prior, source=path)
 
 
 def sha256_file(path: Path) -> str:

@@ -1,0 +1,46 @@
+"""Command line: ``bayes-rescue <command>`` (also ``scripts/<command>.py``).
+
+Each command lives in its own module of this package, with ``add_parser(sub)`` (its options) and
+``run(args, argv) -> int``; :data:`COMMANDS` lists them in the order ``--help`` shows them.
+
+Exit codes: 0 success; 2 bad input (one-line message, nothing written); 3 sampler diagnostics failed
+after a retry (nothing written unless ``--keep-going``); 4 ``--rerun`` did not reproduce the recorded
+summary and draws; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from bayes_rescue.cli._args import EXIT_INPUT, _Parser
+from bayes_rescue.errors import InputError
+
+COMMANDS = ("fit", "sensitivity", "check", "priors", "validate")
+
+
+def build_parser() -> _Parser:
+    """The ``bayes-rescue`` parser with every command of :data:`COMMANDS`."""
+    p = _Parser(prog="bayes-rescue", description="Bayesian reanalysis of two-arm subgrouped binary outcomes.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"bayes_rescue.cli.{name}").add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args, argv[1:])
+    except InputError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

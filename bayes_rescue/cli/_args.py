@@ -1,0 +1,78 @@
+"""Shared pieces of the command line: argument types whose messages name the option, the parser that
+turns argparse errors into one-line input errors (exit 2), exit codes and run-folder names."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bayes_rescue.errors import InputError
+
+EXIT_INPUT = 2
+EXIT_DIAGNOSTICS = 3
+EXIT_NOT_REPRODUCED = 4
+DEFAULT_MODELS_DIR = Path("models")
+
+
+def _arg(name: str, cast: type, ok, describe: str):
+    """An argparse type: ``cast`` the text, then require ``ok(value)``; messages name the option."""
+
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            kind = "a whole number" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{name} must be {describe}, got {v}")
+        return v
+
+    return parse
+
+
+def _positive_int(name: str):
+    return _arg(name, int, lambda v: v >= 1, ">= 1")
+
+
+def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
+    return _arg(name, float, lambda v: lo < v < hi, f"in ({lo}, {hi})")
+
+
+def _positive_float(name: str):
+    return _arg(name, float, lambda v: 0 < v < 1e3, "in (0, 1000)")
+
+
+def _unit(name: str):
+    return _arg(name, float, lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+def _seed(name: str):
+    return _arg(name, int, lambda v: 0 <= v < 2**63, "in [0, 2^63)")
+
+
+def _centre(name: str):
+    return _arg(name, float, lambda v: -20 <= v <= 20, "in [-20, 20] (log OR)")
+
+
+def _discount(name: str):
+    return _arg(name, float, lambda v: 1 <= v <= 100, "in [1, 100]")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        raise InputError(message.replace("\n", " "), source=self.prog)
+
+
+def _target_dir(args, default_name: str) -> Path:
+    """``--out``, or ``models/<--name or default_name>``; a ``--name`` must be a plain folder name."""
+    if args.name is not None and (
+        "/" in args.name or "\\" in args.name or args.name.startswith(".") or not args.name.strip()
+    ):
+        raise InputError("must be a plain folder name", field="--name")
+    return args.out if args.out is not None else DEFAULT_MODELS_DIR / (args.name or default_name)
+
+
+def utc_stamp() -> str:
+    """The current UTC time as used in default run names (``20261130T031500Z``)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

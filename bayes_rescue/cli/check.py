@@ -1,0 +1,29 @@
+"""``bayes-rescue check``: recompute the source's frequentist P values from the counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
+    p.add_argument("--data", default="bundled:chen2025")
+    p.add_argument("--out", type=Path, default=None, help="also write the table as CSV here")
+    p.set_defaults(run=run)
+
+
+def cmd_check(args) -> int:
+    from bayes_rescue.data.check import check_table, describe_check
+    from bayes_rescue.data.counts import load_counts
+
+    table = check_table(load_counts(args.data))
+    print(describe_check(table))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"\ntable written to {args.out}")
+    return 0
+
+
+def run(args, argv: list[str]) -> int:
+    return cmd_check(args)

@@ -1,0 +1,71 @@
+"""``bayes-rescue priors``: where every prior came from; ``--refit`` refits the MAP priors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bayes_rescue.cli._args import _unit
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("priors", help="where every prior came from: sources, centre, spread, implied RD, ESS")
+    p.add_argument("--prior", default="all", help="bundled name, path, comma list, or all")
+    p.add_argument("--data", default="bundled:chen2025", help="counts whose control risks the implied RD uses")
+    p.add_argument("--robust", type=_unit("--robust"), default=0.0, help="also show robust versions (weight)")
+    p.add_argument("--plot", type=Path, default=None, help="draw the priors into this PNG file")
+    p.add_argument("--out", type=Path, default=None, help="write the table as CSV here")
+    p.add_argument("--verbose", action="store_true", help="print every distribution and every source")
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="refit the MAP priors from the trial table (fixed seed) and rewrite bayes_rescue/priors/map_*.toml",
+    )
+    p.set_defaults(run=run)
+
+
+def cmd_priors(args) -> int:
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs.figures import plot_priors
+    from bayes_rescue.priors.report import describe_priors, prior_table
+    from bayes_rescue.priors.spec import resolve_priors, robustify
+
+    if args.refit:
+        return _refit_map_priors()
+    data = load_counts(args.data)
+    specs = resolve_priors(args.prior)
+    if args.robust > 0:
+        specs = specs + [robustify(s, args.robust) for s in specs]
+    table = prior_table(specs, data)
+    print(describe_priors(table))
+    if args.verbose:
+        for spec in specs:
+            print(f"\n{spec!r}\n  origin: {spec.origin}\n  rationale: {spec.rationale}")
+            for o, e in spec.effects.items():
+                for c in e.components:
+                    print(f"  [{o}/{c.name}] {c.source}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"table written to {args.out}")
+    if args.plot is not None:
+        print(f"figure written to {plot_priors(specs, data, args.plot)}")
+    return 0
+
+
+def _refit_map_priors() -> int:
+    from importlib import resources
+
+    from bayes_rescue.analyses.map_prior import LITERATURE_SETS, map_prior_toml
+
+    root = Path(str(resources.files("bayes_rescue") / "priors"))
+    for name in LITERATURE_SETS:
+        text = map_prior_toml(name)
+        tmp = root / f".{name}.toml.partial"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(root / f"{name}.toml")
+        print(f"wrote {root / name}.toml")
+    return 0
+
+
+def run(args, argv: list[str]) -> int:
+    return cmd_priors(args)

@@ -1,0 +1,1 @@
+"""Inference: compiling for nutpie, sampling, the diagnostics gate, derived quantities, power-scaling."""

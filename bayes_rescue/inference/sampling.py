@@ -1,0 +1,322 @@
+"""Sampling with nutpie: the compiled-model cache, NUTS runs (single and stacked priors), the diagnostics
+gate with one retry, and provenance.
+
+A fit that falls short of the gate (:mod:`bayes_rescue.inference.diagnostics`) is retried once with a
+higher target acceptance; if it still falls short the caller is told loudly (:class:`FitResult.passed` is
+False and :func:`fit` warns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import nutpie
+import pymc as pm
+import xarray as xr
+
+from bayes_rescue.inference.compile import compile_model
+from bayes_rescue.inference.derived import _complete_tree, effects
+from bayes_rescue.inference.diagnostics import Diagnostics, diagnose
+from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model.build import build_model, build_stacked_model, pack_inputs, stack_key, stacked_arrays
+from bayes_rescue.model.spec import ModelSpec
+from bayes_rescue.versions import package_versions
+
+
+@dataclass
+class FitResult:
+    """One fitted prior: the DataTree, its diagnostics and how many attempts it took."""
+
+    spec: ModelSpec
+    tree: xr.DataTree
+    diagnostics: Diagnostics
+    attempts: int
+
+    @property
+    def passed(self) -> bool:
+        return self.diagnostics.passed
+
+
+def _initial_overrides(model: pm.Model) -> dict:
+    """Initial point 0 on the unconstrained scale for every free variable (nutpie adds seeded jitter).
+
+    nutpie's default starts at the prior's support point, which depends on the prior; a fixed start makes
+    a reused compiled model give bit-identical draws to a fresh compile of the same spec and seed.
+    """
+    import pytensor
+
+    ip = model.initial_point()
+    out, symbolic = {}, {}
+    for rv in model.free_RVs:
+        zero = np.zeros_like(ip[model.rvs_to_values[rv].name])
+        transform = model.rvs_to_transforms.get(rv)
+        if transform is None:
+            out[rv] = zero
+        else:
+            symbolic[rv] = transform.backward(zero, *rv.owner.inputs)
+    if symbolic:  # one small function for all of them (FAST_COMPILE: no C or numba compile)
+        values = pytensor.function([], list(symbolic.values()), mode="FAST_COMPILE")()
+        out |= dict(zip(symbolic, values, strict=True))
+    return {rv: out[rv] for rv in model.free_RVs}
+
+
+def _with_data(compiled, **updates):
+    """Return ``compiled`` with new values of its shared data (same shapes).
+
+    Replaces ``nutpie.CompiledPyMCModel.with_data``, which (nutpie 0.16.11 with NumPy 2.x) writes the new
+    data pointers into a copy of its record array and so silently keeps sampling the old data: there,
+    ``user_data[()]`` returns a ``np.void`` copy. Here the fields are assigned through ndarray views.
+    """
+    shared = dict(compiled.shared_data)
+    keys = {var.name: key for var, key in compiled.shared_var_keys.items()}
+    for name, value in updates.items():
+        if name not in keys:
+            continue  # data the log density does not use (e.g. mixture weights of a one-component prior)
+        old = shared[keys[name]]
+        new = np.array(value, dtype=old.dtype, order="C", copy=True)
+        if new.shape != old.shape:
+            raise ValueError(f"shared data {name!r} has shape {new.shape}, compiled with {old.shape}")
+        new.flags.writeable = False
+        shared[keys[name]] = new
+    user_data = compiled.user_data.copy()
+    for key, value in shared.items():
+        user_data["shared"]["data"][key] = value.ctypes.data
+        user_data["shared"]["size"][key] = value.size
+        user_data["shared"]["shape"][key] = value.shape
+    return dataclasses.replace(compiled, shared_data=shared, user_data=user_data)
+
+
+class ModelCache:
+    """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
+
+    The structure is the model kind, the coordinates (outcomes, cells, mixture components) and the
+    cell-to-outcome index; counts and prior parameters are the ``pm.Data`` vector ``inputs``
+    (:func:`~bayes_rescue.model.pack_inputs`) and are swapped in without recompiling.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict = {}
+        self.compilations = 0
+
+    @staticmethod
+    def key(spec: ModelSpec) -> tuple:
+        return stack_key(spec)
+
+    def _compiled_for(self, key: tuple, build):
+        if key not in self._compiled:
+            model = build()
+            self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
+            self.compilations += 1
+        return self._compiled[key]
+
+    def get(self, spec: ModelSpec):
+        """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
+        compiled = self._compiled_for(self.key(spec), lambda: build_model(spec))
+        return _with_data(compiled, inputs=pack_inputs(spec.arrays()))
+
+    def get_stacked(self, specs: list[ModelSpec]):
+        """The compiled stacked model (:func:`~bayes_rescue.model.build_stacked_model`) for ``specs``,
+        compiled once per structure and number of priors, holding ``specs``' priors in order."""
+        key = ("stacked", len(specs), self.key(specs[0]))
+        compiled = self._compiled_for(key, lambda: build_stacked_model(specs))
+        return _with_data(compiled, inputs=pack_inputs(stacked_arrays(specs)))
+
+
+#: The process-wide cache used by :func:`fit` unless another is passed.
+DEFAULT_CACHE = ModelCache()
+
+
+def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
+    """nutpie NUTS on a compiled model with ``settings`` (draws, tune, chains, seed) at ``target_accept``."""
+    return nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=target_accept,
+        progress_bar=False,
+        return_raw_trace=raw,
+    )
+
+
+def _check_complete(chains: int | None, draws: int | None, settings: SamplerSettings) -> None:
+    """nutpie answers Ctrl-C by returning the draws made so far; a trace shorter than asked for is
+    therefore an interruption, raised as such, never passed on as a result."""
+    if chains != settings.chains or draws != settings.draws:
+        raise KeyboardInterrupt(
+            f"sampling was interrupted: {chains} chains x {draws} draws of {settings.chains} x {settings.draws}"
+        )
+
+
+def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    """nutpie NUTS, converted to a DataTree (posterior and sample_stats groups)."""
+    tree = _run_nutpie(cache.get(spec), settings, target_accept)
+    sizes = tree["posterior"].sizes
+    _check_complete(sizes.get("chain"), sizes.get("draw"), settings)
+    return tree
+
+
+def _arrow_numpy(column) -> np.ndarray:
+    """A column of nutpie's raw (arro3) trace as NumPy: list columns become (rows, length)."""
+    import pyarrow as pa
+
+    arr = pa.array(column)
+    if pa.types.is_large_list(arr.type) or pa.types.is_list(arr.type):
+        return arr.flatten().to_numpy().reshape(len(arr), -1)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _nuts_raw(
+    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("alpha", "log_or")
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
+    post-warm-up draws of ``names`` (dims chain, draw and cell, or outcome for the per-outcome parameters)
+    and the ``diverging`` flags. The same draws as :func:`_nuts` for the same spec, settings and seed."""
+    draw_batches, stat_batches = _run_nutpie(cache.get(spec), settings, target_accept, raw=True).get_arrow_trace()
+    post: dict[str, list] = {n: [] for n in names}
+    diverging = []
+    for draws, stats_ in zip(draw_batches, stat_batches, strict=True):
+        keep = ~_arrow_numpy(stats_.column("tuning")).astype(bool)
+        for n in names:
+            post[n].append(_arrow_numpy(draws.column(n))[keep])
+        diverging.append(_arrow_numpy(stats_.column("diverging")).astype(bool)[keep])
+    lengths = {len(d) for d in diverging}
+    _check_complete(len(diverging), lengths.pop() if len(lengths) == 1 else None, settings)
+    per_outcome = {"mu_alpha", "sigma_alpha", "mu_delta", "tau"}  # the rest are per cell (model.py)
+    c = spec.coords()
+    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws), "cell": c["cell"]}
+    coords["outcome"] = c["outcome"]
+    posterior = xr.Dataset(
+        {n: (("chain", "draw", "outcome" if n in per_outcome else "cell"), np.stack(v)) for n, v in post.items()},
+        coords=coords,
+    )
+    sample_stats = xr.Dataset({"diverging": (("chain", "draw"), np.stack(diverging))}, coords=coords)
+    return posterior, sample_stats
+
+
+def sample_posterior(
+    spec: ModelSpec, settings: SamplerSettings, cache: ModelCache | None = None
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Only what a sweep needs: the posterior effects and the divergence flags (no prior, predictive or
+    log likelihood, no DataTree conversion), at ``settings.target_accept``."""
+    posterior, sample_stats = _nuts_raw(
+        spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache
+    )
+    return effects(posterior, spec), sample_stats
+
+
+def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    tree = _nuts(spec, settings, target_accept, cache)
+    return _complete_tree(tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(), tree.attrs, spec, settings)
+
+
+def _sample_stacked(specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache) -> list[xr.DataTree]:
+    """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
+    one full DataTree per spec. Every tree carries the run's shared ``sample_stats``."""
+    tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
+    posterior = tree["posterior"].to_dataset()
+    _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings)
+    stats_ = tree["sample_stats"].to_dataset()
+    attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.prior.name for s in specs])}
+    return [
+        _complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
+        for k, spec in enumerate(specs)
+    ]
+
+
+def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSettings, **extra) -> None:
+    """Store what is needed to rerun and audit the fit in the DataTree's root attributes."""
+    tree.attrs.update(
+        {
+            "bayes_rescue_prior_name": spec.prior.name,
+            "bayes_rescue_prior_spec": spec.prior.to_json(),
+            "bayes_rescue_model": spec.kind,
+            "bayes_rescue_data_source": spec.data.source,
+            "bayes_rescue_data_sha256": spec.data.sha256,
+            "bayes_rescue_data_csv": spec.data.to_csv_text(),
+            "bayes_rescue_settings": json.dumps(asdict(settings), sort_keys=True),
+            "bayes_rescue_seed": settings.seed,
+            "bayes_rescue_versions": json.dumps(package_versions(), sort_keys=True),
+            **{
+                f"bayes_rescue_{k}": (v if isinstance(v, str | int | float) else json.dumps(v))
+                for k, v in extra.items()
+            },
+        }
+    )
+
+
+def fit(
+    spec: ModelSpec,
+    settings: SamplerSettings | None = None,
+    *,
+    retry: bool = True,
+    cache: ModelCache | None = None,
+) -> FitResult:
+    """Sample ``spec``; check diagnostics; retry once at a higher target acceptance if they fail.
+
+    Returns the result whatever the diagnostics say, and warns (``RuntimeWarning``) when they fail:
+    the caller decides whether to stop (the CLI exits non-zero unless ``--keep-going``).
+    """
+    settings = settings or SamplerSettings()
+    cache = DEFAULT_CACHE if cache is None else cache
+    tree = _sample_once(spec, settings, settings.target_accept, cache)
+    diag = diagnose(tree, settings.target_accept)
+    attempts = 1
+    if not diag.passed and retry:
+        tree = _sample_once(spec, settings, settings.retry_target_accept, cache)
+        diag = diagnose(tree, settings.retry_target_accept)
+        attempts = 2
+    if not diag.passed:
+        warnings.warn(
+            f"prior '{spec.prior.name}': sampler diagnostics FAILED after {attempts} attempt(s): "
+            + "; ".join(diag.problems()),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    attach_provenance(tree, spec, settings, diagnostics=diag.to_dict(), attempts=attempts)
+    return FitResult(spec, tree, diag, attempts)
+
+
+def fit_many(
+    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None
+) -> list[FitResult]:
+    """Fit several priors on the same data: one NUTS run of the stacked model for all specs that share
+    a structure, then each prior's diagnostics gate on its own draws.
+
+    A prior whose draws from the joint run fail the gate (a divergence anywhere in the joint run counts
+    against every prior, since it cannot be attributed) is refitted alone by :func:`fit`, with its retry.
+    The results are in the order of ``specs``; the root attribute ``bayes_rescue_sampled_with`` of each
+    tree names the priors it was sampled with (absent when the prior was fitted alone). Reproducible: the same
+    specs, settings and seed give the same draws. A prior's draws differ from those of a fit of that
+    prior alone with the same seed (another random stream), by Monte Carlo error only.
+    """
+    settings = settings or SamplerSettings()
+    cache = DEFAULT_CACHE if cache is None else cache
+    groups: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault((stack_key(spec), spec.data.sha256), []).append(i)
+    results: list[FitResult | None] = [None] * len(specs)
+    for idx in groups.values():
+        group = [specs[i] for i in idx]
+        names = [s.prior.name for s in group]
+        if len(group) == 1 or len(set(names)) != len(names):
+            for i in idx:
+                results[i] = fit(specs[i], settings, cache=cache)
+            continue
+        for i, tree in zip(idx, _sample_stacked(group, settings, cache), strict=True):
+            diag = diagnose(tree, settings.target_accept)
+            if diag.passed:
+                attach_provenance(tree, specs[i], settings, diagnostics=diag.to_dict(), attempts=1)
+                results[i] = FitResult(specs[i], tree, diag, 1)
+            else:
+                alone = fit(specs[i], settings, cache=cache)
+                alone.attempts += 1
+                alone.tree.attrs["bayes_rescue_attempts"] = alone.attempts
+                alone.tree.attrs["bayes_rescue_joint_run_problems"] = "; ".join(diag.problems())
+                results[i] = alone
+    return results

@@ -1,0 +1,128 @@
+"""Model specification: what to fit (counts + prior + structure), apart from building and sampling
+(the mathematics is in :mod:`bayes_rescue.model.build`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from bayes_rescue._memo import memoised
+from bayes_rescue.data.counts import CountsData
+from bayes_rescue.errors import InputError
+from bayes_rescue.priors.spec import PriorSpec
+
+ModelKind = Literal["hierarchical", "independent"]
+
+
+#: Effect-prior mixtures are padded with zero-weight components to at least this many, so that every
+#: bundled prior (1 to 3 components) and its robust version (one more) share one compiled structure:
+#: ``--prior all`` and the robust sweep compile once per model kind.
+MIN_COMPONENTS = 4
+
+
+MODEL_KINDS: tuple[str, ...] = ("hierarchical", "independent")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to fit: the counts, the prior and the structure. Building and sampling are separate."""
+
+    data: CountsData
+    prior: PriorSpec
+    kind: ModelKind = "hierarchical"
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise InputError(f"unknown model '{self.kind}'; choose one of {', '.join(MODEL_KINDS)}", field="--model")
+        for outcome in self.data.outcomes:
+            self.prior.effect_for(outcome)  # raises a clear error if the prior does not cover it
+        for outcome, table in self.prior.shifts.items():
+            known = self.data.subgroups(outcome) if outcome in self.data.outcomes else []
+            for sg in table:
+                if outcome != "default" and sg not in known:
+                    raise InputError(
+                        f"prior '{self.prior.name}' shifts subgroup '{sg}' of '{outcome}', which the data do not have",
+                        source=self.prior.origin or None,
+                        field=f"effect.{outcome}.subgroups.{sg}",
+                    )
+        memoised(self, "_arrays", self._build_arrays)  # checks every input's domain (_check_domain)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Numeric inputs of the model: counts, indices and prior parameters (padded mixtures).
+
+        Computed once per (immutable) spec; every call returns fresh copies of the arrays."""
+        return {k: v.copy() for k, v in memoised(self, "_arrays", self._build_arrays).items()}
+
+    def _build_arrays(self) -> dict[str, np.ndarray]:
+        cells = self.data.cells()
+        outcomes = self.data.outcomes
+        o_idx = cells["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
+        n_sub = cells.groupby("outcome", sort=False).size().reindex(outcomes).to_numpy()
+        effects = [self.prior.effect_for(o) for o in outcomes]
+        k_max = max(MIN_COMPONENTS, *(len(e.components) for e in effects))
+        w = np.zeros((len(outcomes), k_max))
+        m = np.zeros((len(outcomes), k_max))
+        s = np.ones((len(outcomes), k_max))
+        for i, e in enumerate(effects):
+            k = len(e.components)
+            w[i, :k], m[i, :k], s[i, :k] = e.weights, e.means, e.sds
+        h = self.prior.hyper
+        arrays = {
+            "y_t": cells["y_t"].to_numpy(np.int64),
+            "n_t": cells["n_t"].to_numpy(np.int64),
+            "y_c": cells["y_c"].to_numpy(np.int64),
+            "n_c": cells["n_c"].to_numpy(np.int64),
+            "outcome_idx": o_idx.astype(np.int64),
+            "pooled": (n_sub > 1).astype(float),
+            "offset": np.array(
+                [self.prior.shift_for(o, sg) for o, sg in zip(cells["outcome"], cells["subgroup"], strict=True)]
+            ),
+            "prior_w": w,
+            "prior_mu": m,
+            "prior_sd": s,
+            "hyper": np.array(
+                [h["baseline_mean"], h["baseline_sd"], h["baseline_tau_sd"], h["effect_tau_sd"]], dtype=float
+            ),
+        }
+        _check_domain(arrays, self)
+        return arrays
+
+    def coords(self) -> dict[str, list[str]]:
+        cells = self.data.cells()
+        k_max = max(MIN_COMPONENTS, *(len(self.prior.effect_for(o).components) for o in self.data.outcomes))
+        return {
+            "outcome": self.data.outcomes,
+            "cell": [f"{o}/{s}" for o, s in zip(cells["outcome"], cells["subgroup"], strict=True)],
+            "component": [f"k{i}" for i in range(k_max)],
+        }
+
+
+def _check_domain(a: dict[str, np.ndarray], spec: ModelSpec) -> None:
+    """Raise :class:`InputError` unless every model input is inside its distribution's domain.
+
+    The model is built with ``check_bounds=False`` (its log density does not test its own parameters, a
+    quarter of the cost of each gradient), so this is where out-of-domain values are stopped, whichever
+    way the spec was made (the file loaders check the same things with file and field names)."""
+    src = spec.prior.origin or f"prior '{spec.prior.name}'"
+    for i, o in enumerate(spec.data.outcomes):
+        w, sd = a["prior_w"][i], a["prior_sd"][i]
+        if not (np.all(np.isfinite(a["prior_mu"][i])) and np.all(sd > 0) and np.all(np.isfinite(sd))):
+            raise InputError("every component needs a finite mean and a finite sd > 0", source=src, field=f"effect.{o}")
+        if np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
+            raise InputError(f"component weights sum to {w.sum():g}, not 1", source=src, field=f"effect.{o}")
+    names = ("baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd")
+    for name, v in zip(names, a["hyper"], strict=True):
+        if not np.isfinite(v) or (name != "baseline_mean" and v <= 0):
+            raise InputError(
+                f"must be finite{'' if name == 'baseline_mean' else ' and > 0'}, got {v}",
+                source=src,
+                field=f"hyper.{name}",
+            )
+    if not np.all(np.isfinite(a["offset"])):
+        raise InputError("subgroup offsets must be finite", source=src, field="effect.subgroups")
+    for y, n in (("y_t", "n_t"), ("y_c", "n_c")):
+        if np.any(a[y] < 0) or np.any(a[y] > a[n]):
+            raise InputError(f"{y} must be within 0..{n}", source=spec.data.source, field=y)
