@@ -157,6 +157,22 @@ class BiasModel:
         """Sd of the bias on the outcome's log OR (the same for either direction)."""
         return self.term_for(outcome).sd
 
+    def adjust_log_or(self, outcome: str, direction: str, log_or: float, se: float) -> tuple[float, float]:
+        """Bias-adjusted estimate of a log OR with a normal likelihood (a quick check beside the full model).
+
+        If ``y ~ N(delta + beta, se^2)`` and ``beta ~ N(s m, sd^2)`` independently, then
+        ``y ~ N(delta + s m, se^2 + sd^2)``; with a flat prior on ``delta`` its posterior is
+        ``N(y - s m, se^2 + sd^2)`` (Turner et al. 2009, section 3: bias shifts the estimate and adds variance).
+
+        Returns
+        -------
+        (mean, se) of the bias-adjusted log OR.
+        """
+        if not (math.isfinite(se) and se > 0):
+            raise InputError(f"se must be finite and > 0, got {se}", field="se")
+        shift = self.log_or_mean(outcome, direction)
+        return log_or - shift, math.sqrt(se**2 + self.log_or_sd(outcome) ** 2)
+
     def to_dict(self) -> dict:
         """Plain-data form (for manifests and saved posteriors)."""
         return {

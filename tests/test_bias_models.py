@@ -10,6 +10,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy import special, stats
 
@@ -298,3 +299,26 @@ def test_rescue_end_low_design_file():
     assert analysis["n_treatment"] + analysis["n_control"] == 272 and analysis["n_treatment"] == analysis["n_control"]
     assert 0 < analysis["alpha"] < 0.5 and analysis["sided"] in {"one", "two"}
     assert analysis["control_rate"] == pytest.approx(8 / 23, abs=5e-5)
+
+
+def test_adjust_log_or_matches_quadrature():
+    """Reference: two-dimensional numerical quadrature of the joint posterior of (delta, beta) under a flat prior
+    on delta, y ~ N(delta + beta, se^2), beta ~ N(-m, sd) (mortality, fewer is better), at the cohort's crude
+    mortality log OR (1/20 vs 2/23: ln((1 x 21) / (19 x 2)), Woolf se sqrt(1/1 + 1/19 + 1/2 + 1/21)); the
+    posterior mean and sd of delta must match the closed form the method returns."""
+    model = load_bias("observational")
+    y = math.log((1 * 21) / (19 * 2))
+    se = math.sqrt(1 / 1 + 1 / 19 + 1 / 2 + 1 / 21)
+    m, sd = model.terms["mortality"].mean_benefit, model.terms["mortality"].sd
+    d = np.linspace(y + m - 12, y + m + 12, 2401)[:, None]
+    b = np.linspace(-m - 10 * sd, -m + 10 * sd, 2001)[None, :]
+    w = stats.norm.pdf(y, d + b, se) * stats.norm.pdf(b, -m, sd)
+    pd = w.sum(axis=1)
+    pd /= pd.sum()
+    mean = float((pd * d[:, 0]).sum())
+    sdev = math.sqrt(float((pd * (d[:, 0] - mean) ** 2).sum()))
+    got_mean, got_se = model.adjust_log_or("mortality", "lower", y, se)
+    assert got_mean == pytest.approx(mean, abs=1e-6) and got_se == pytest.approx(sdev, abs=1e-6)
+    assert got_mean > y  # removing a bias towards fewer deaths moves the log OR of death up
+    with pytest.raises(InputError):
+        model.adjust_log_or("mortality", "lower", y, 0.0)
