@@ -1,4 +1,4 @@
-"""Bias models (bayes_rescue.bias_models) and the RESCUE END-LOW design file: loading, refusal of bad files with
+"""Bias models (bayes_rescue.priors.bias) and the RESCUE END-LOW design file: loading, refusal of bad files with
 the field named, the direction-aware sign rule, and that every bundled number is its stated rule applied to the
 published figures."""
 
@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from bayes_rescue.bias_models import (
+from bayes_rescue.errors import InputError
+from bayes_rescue.priors.bias import (
     DEFAULT_BIAS,
     bundled_bias_names,
     load_bias,
     parse_bias,
     resolve_bias,
 )
-from bayes_rescue.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-DESIGN = ROOT / "bayes_rescue" / "analyses_designs_rescue-end-low.toml"
+DESIGN = ROOT / "bayes_rescue" / "analyses" / "designs" / "rescue-end-low.toml"
 Z975 = stats.norm.ppf(0.975)
 
 

@@ -56,7 +56,7 @@ from importlib import resources
 from pathlib import Path
 
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text
+from bayes_rescue.priors.spec import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text
 
 #: The bias model that ``--bias`` without a name means.
 DEFAULT_BIAS = "observational"
