@@ -55,12 +55,12 @@ def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataF
     t = np.linspace(0, 0.5, 101) if thresholds is None else np.asarray(thresholds, float)
     rows = []
     for res in _results(result):
-        ds = res.tree["effects"].to_dataset()
+        ds = res.effects
         for _, e in estimands(res.spec).iterrows():
             rdb = np.sort(benefit_sign(e["direction"]) * ds["rd"].sel(estimand=e["estimand"]).to_numpy().ravel())
             p = 1.0 - np.searchsorted(rdb, t, side="left") / rdb.size  # share of draws >= t
             frame = {"outcome": e["outcome"], "subgroup": e["subgroup"], "threshold": t, "p_benefit_ge": p}
-            rows.append(pd.DataFrame({"prior": res.spec.prior.name, **frame}))
+            rows.append(pd.DataFrame({"prior": res.name, **frame}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -100,15 +100,15 @@ def prior_posterior_data(result, n_grid: int = 256) -> pd.DataFrame:
     rows = []
     for res in _results(result):
         est = estimands(res.spec)
-        post = res.tree["effects"].to_dataset()
-        prior = res.tree["prior_effects"].to_dataset()
+        post = res.effects
+        prior = res.prior_effects
         for _, e in est[est["level"] == "cohort"].iterrows():
             a = prior["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
             b = post["rd"].sel(estimand=e["estimand"]).to_numpy().ravel()
             rows.append(
                 pd.DataFrame(
                     {
-                        "prior": res.spec.prior.name,
+                        "prior": res.name,
                         "outcome": e["outcome"],
                         "rd": grid,
                         "prior_density": kde(a, grid),
@@ -120,8 +120,8 @@ def prior_posterior_data(result, n_grid: int = 256) -> pd.DataFrame:
 
 
 #: Parameters in the rank plot of one prior, and (the effect parameters) of several priors.
-RANK_PARAMETERS = ("mu_delta", "tau", "log_or", "alpha")
-RANK_PARAMETERS_MANY = {"hierarchical": ("mu_delta", "tau"), "independent": ("log_or",)}
+RANK_PARAMETERS = ("mu_log_or", "tau_log_or", "delta", "baseline")
+RANK_PARAMETERS_MANY = {"hierarchical": ("mu_log_or", "tau_log_or"), "independent": ("delta",)}
 
 
 def rank_data(
@@ -130,7 +130,7 @@ def rank_data(
     """Rank histograms (Vehtari et al. 2021): per parameter and chain, counts of pooled ranks per bin.
 
     Uniform counts across bins and chains indicate mixing. Parameters: by default every cell's
-    ``log_or`` and ``alpha``, plus ``mu_delta`` and ``tau`` for the hierarchical model. ``label``
+    ``delta`` and ``baseline``, plus ``mu_log_or`` and ``tau_log_or`` for the hierarchical model. ``label``
     prefixes the parameter names (``"skeptical: "``).
     """
     post = result.tree["posterior"].to_dataset()
@@ -251,10 +251,7 @@ def rank_data_many(results, n_bins: int = 20) -> pd.DataFrame:
     """:func:`rank_data` of each prior's effect parameters (:data:`RANK_PARAMETERS_MANY`), with a
     ``prior`` column: the rank figure of a several-prior run (every parameter stays in the DataTree)."""
     return pd.concat(
-        [
-            rank_data(r, n_bins, parameters=RANK_PARAMETERS_MANY[r.spec.kind]).assign(prior=r.spec.prior.name)
-            for r in results
-        ],
+        [rank_data(r, n_bins, parameters=RANK_PARAMETERS_MANY[r.spec.kind]).assign(prior=r.name) for r in results],
         ignore_index=True,
     )
 

@@ -11,7 +11,7 @@ Columns of the summary table (one row per prior x outcome x estimand):
 - ``nnt_kind`` (``NNTB``/``NNTH``, the side of the median), ``nnt_median`` (1 / |median RD|) and
   ``nnt_eti95`` (text; an interval whose RD interval crosses 0 is written as
   ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309);
-- ``p_benefit``: P(RD on the beneficial side of 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
+- ``p_benefit``: P(RD on the beneficial side of 0), counted on the log OR (same sign, no underflow to 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
   ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
 - ``rhat_max, ess_bulk_min, ess_tail_min`` of this row's RD and log OR, ``divergences`` of the fit,
   ``diagnostics_passed`` of the fit;
@@ -91,10 +91,11 @@ def summarize_draws(
         row["nnt_median"] = math.inf if med == 0 else 1 / abs(med)
         lo, hi = _eti(rdb, ci_prob)
         row[f"nnt_{pct}"] = nnt_text(lo, hi)
-        row["p_benefit"] = float((rdb > 0).mean())
+        lorb = sign * get["log_or"]  # the sign of the log OR is the sign of the RD, without underflow to 0
+        row["p_benefit"] = float((lorb > 0).mean())
         for m in mcids:
             row[prob_column("benefit", m)] = float((rdb >= m).mean())
-        row["p_harm"] = float((rdb < 0).mean())
+        row["p_harm"] = float((lorb < 0).mean())
         row["p_rope"] = float((np.abs(rd) < rope).mean())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -111,8 +112,9 @@ def summarize(
     from bayes_rescue.model.estimands import estimands
 
     est = estimands(result.spec)
-    table = summarize_draws(result.tree["effects"].to_dataset(), est, mcids=mcids, rope=rope, ci_prob=ci_prob)
+    table = summarize_draws(result.effects, est, mcids=mcids, rope=rope, ci_prob=ci_prob)
     table.insert(0, "model", result.spec.kind)
+    table.insert(0, "bias", "none" if result.spec.bias is None else result.spec.bias.name)
     table.insert(0, "prior", result.spec.prior.name)
     per = result.diagnostics.per_estimand.set_index("estimand").loc[est["estimand"]]
     table["rhat_max"] = per[["rhat_rd", "rhat_log_or"]].max(axis=1).to_numpy()
@@ -123,7 +125,7 @@ def summarize(
     if "log_prior" in result.tree.children:
         from bayes_rescue.inference.psense import power_scaling
 
-        ps = power_scaling(result.tree).set_index("estimand").reindex(est["estimand"])
+        ps = power_scaling(result.tree, result.effects).set_index("estimand").reindex(est["estimand"])
         for col in ("rd_prior_sensitivity", "rd_likelihood_sensitivity", "rd_psense_diagnosis"):
             table[col] = ps[col].to_numpy()
     return table
@@ -132,12 +134,13 @@ def summarize(
 def draws_table(result) -> pd.DataFrame:
     """Long table of per-draw effects for meta-analysts: prior, model, outcome, subgroup, chain, draw, rd,
     log_or, p_control, p_treatment (rows ordered by chain, draw, estimand)."""
-    ds = result.tree["effects"].to_dataset().transpose("chain", "draw", "estimand")
+    ds = result.effects.transpose("chain", "draw", "estimand")
     n_chain, n_draw, n_est = (ds.sizes[d] for d in ("chain", "draw", "estimand"))
     reps = n_chain * n_draw
     frame = pd.DataFrame(
         {
             "prior": result.spec.prior.name,
+            "bias": "none" if result.spec.bias is None else result.spec.bias.name,
             "model": result.spec.kind,
             "outcome": np.tile(ds["estimand_outcome"].to_numpy(), reps),
             "subgroup": np.tile(ds["estimand_subgroup"].to_numpy(), reps),
