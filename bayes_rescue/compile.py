@@ -48,7 +48,7 @@ from numba.core.imputils import impl_ret_borrowed
 #: Bump when the generated source changes meaning without changing its text (it never should).
 _SOURCE_VERSION = 1
 
-#: Generated modules already loaded in this process, by file name.
+#: Generated modules already loaded in this process, by path.
 _LOADED: dict[str, ModuleType] = {}
 
 _LOGP_SIG = numba.types.int64(
@@ -232,24 +232,27 @@ def expand(dim, expanded, x_, out_, user_data_):
 '''
 
 
-def _write_module(source: str) -> tuple[Path, bool]:
-    """Write ``source`` as ``nutpie_callbacks_<sha256>.py`` in :func:`numba_cache_dir` (once: an existing file
-    is left untouched, as numba's cache index is stamped with its modification time) and return its path and
-    ``True``; if that directory cannot be written, write it to a new temporary directory and return ``False``
-    (compile without caching)."""
+def _write_module(source: str, persistent: bool) -> tuple[Path, bool]:
+    """Write ``source`` as ``nutpie_callbacks_<sha256>.py`` and return its path and whether numba may cache it.
+
+    If ``persistent``, the file goes to :func:`numba_cache_dir` (once: an existing file is left untouched, as
+    numba's cache index is stamped with its modification time; a new one is written atomically). Otherwise,
+    or if that directory cannot be written, it goes to a new temporary directory, compiled without caching.
+    """
     name = f"nutpie_callbacks_{hashlib.sha256(source.encode()).hexdigest()[:40]}.py"
-    try:
-        directory = numba_cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / name
-        if not path.exists():
-            tmp = directory / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(source)
-            os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
-        if os.access(directory, os.W_OK):
-            return path, True
-    except OSError:
-        pass
+    if persistent:
+        try:
+            directory = numba_cache_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            if not path.exists():
+                tmp = directory / f".{name}.{os.getpid()}.tmp"
+                tmp.write_text(source)
+                os.replace(tmp, path)  # a concurrent process sees the whole file or none
+            if os.access(directory, os.W_OK):
+                return path, True
+        except OSError:
+            pass
     path = Path(tempfile.mkdtemp(prefix="bayes_rescue_numba_")) / name
     path.write_text(source)
     return path, False
@@ -258,15 +261,15 @@ def _write_module(source: str) -> tuple[Path, bool]:
 def _load_module(path: Path, cached: bool, **globals_) -> ModuleType:
     """Import the generated module at ``path`` (registered in ``sys.modules``, where numba looks it up) and
     set its globals ``logp_inner``, ``expand_inner``, ``as_pointer`` and ``as_readonly``."""
-    module_name = f"bayes_rescue_generated.{path.stem}"
-    module = _LOADED.get(module_name) if cached else None
+    module_name = f"bayes_rescue_generated_{path.stem}"
+    module = _LOADED.get(str(path)) if cached else None
     if module is None:
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
         if cached:
-            _LOADED[module_name] = module
+            _LOADED[str(path)] = module
     # The same module (same source) can serve several compiled models of one structure: the PyTensor
     # functions have the same graph keys, so the compiled code is the same whichever is bound.
     vars(module).update(globals_)
@@ -316,8 +319,7 @@ def _fast_compile(model: pm.Model, initial_points: dict | None):
         record=user_data.dtype,
         graph_keys=graph_keys,
     )
-    path, writable = _write_module(source)
-    cache = writable and None not in graph_keys
+    path, cache = _write_module(source, persistent=None not in graph_keys)
     try:
         module = _load_module(
             path,
@@ -330,7 +332,7 @@ def _fast_compile(model: pm.Model, initial_points: dict | None):
         compiled_logp = numba.cfunc(_LOGP_SIG, cache=cache)(module.logp)
         compiled_expand = numba.cfunc(_EXPAND_SIG, cache=cache)(module.expand)
     finally:
-        if not writable:
+        if not cache:
             shutil.rmtree(path.parent, ignore_errors=True)
 
     dims, coords = nut.prepare_dims_and_coords(model, shape_info, reparameterized)
