@@ -2,9 +2,11 @@
 
 ``nutpie.compile_pymc_model`` (0.16) compiles the model's log density and gradient with PyTensor's numba
 backend (cached on disk across processes by PyTensor) and then wraps them in two ``numba.cfunc`` callbacks
-that cannot be cached: they close over process-specific objects (an extraction function made per call,
-random shared-data keys), so every new process pays their compilation (about 3 s on 2 cores), and about
-3 s more are numba compiling the error path of one line, ``out[...] = grad``.
+that numba cannot cache: they close over process-specific objects (an extraction function made per call
+by ``make_extraction_fn``, random shared-data keys), so every new process compiles them again. On the
+bundled cohort's hierarchical model (2 cores) that was most of a 4 s compile; ``out[...] = grad`` alone
+cost about 3 s in an earlier version of this module (numba compiles its error path, whose message is
+built by string formatting).
 
 :func:`compile_model` builds the same :class:`nutpie.compile_pymc.CompiledPyMCModel` from the same
 PyTensor functions, with callbacks written as the *source* of a small module (:func:`callback_source`):
