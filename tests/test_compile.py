@@ -116,6 +116,7 @@ def test_cached_callbacks_sample_identically_in_a_fresh_process(tmp_path, nutpie
     written = _cache_files()
     assert len([name for name in written if name.endswith(".nbi")]) == 2, written
     reference = nutpie_draws
+    assert not np.array_equal(reference["plain"]["posterior/x"], reference["updated"]["posterior/x"])
     _assert_same(_draws(ours), reference["plain"])
     _assert_same(_draws(ours, **_UPDATE), reference["updated"])
 
@@ -131,6 +132,23 @@ def test_cached_callbacks_sample_identically_in_a_fresh_process(tmp_path, nutpie
     assert _cache_files() == written  # nothing recompiled, nothing saved
     for which in ("plain", "updated"):
         _assert_same({k.split(":", 1)[1]: v for k, v in fresh.items() if k.startswith(which + ":")}, reference[which])
+
+
+def test_another_structure_gets_its_own_cached_module():
+    """Reference: the definition of the cache key (the SHA-256 of a source naming the sizes, data layout and
+    PyTensor graph keys). A model that differs from ``_toy_model`` only in the size of ``x`` (4, not 3) must
+    get a module of its own and compile it (no cache hit), while recompiling ``_toy_model`` hits its cache."""
+    compile_model(_toy_model(), initial_points={"s": 1.0})
+    with pm.Model() as bigger:
+        s = pm.HalfNormal("s", 1.5)
+        x = pm.Normal("x", pm.Data("mu0", np.zeros(4)), s)
+        pm.Deterministic("x_sum", x.sum())
+        pm.Normal("obs", x[:2], 1.0, observed=pm.Data("y", np.array([1.0, 0.3])))
+    other = compile_model(bigger, initial_points={"s": 1.0})
+    assert other.compiled_logp_func.cache_hits == 0
+    assert len(list(numba_cache_dir().glob("nutpie_callbacks_*.py"))) == 2
+    again = compile_model(_toy_model(), initial_points={"s": 1.0})
+    assert (again.compiled_logp_func.cache_hits, again.compiled_expand_func.cache_hits) == (1, 1)
 
 
 def test_compile_without_a_writable_cache_directory_still_samples_exactly(tmp_path, monkeypatch, nutpie_draws):
