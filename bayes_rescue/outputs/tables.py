@@ -11,7 +11,8 @@ Columns of the summary table (one row per prior x outcome x estimand):
 - ``nnt_kind`` (``NNTB``/``NNTH``, the side of the median), ``nnt_median`` (1 / |median RD|) and
   ``nnt_eti95`` (text; an interval whose RD interval crosses 0 is written as
   ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309);
-- ``p_benefit``: P(RD on the beneficial side of 0), counted on the log OR (same sign, no underflow to 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
+- ``p_benefit``: P(RD on the beneficial side of 0), counted on the log OR (same sign, no underflow to 0);
+  ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
   ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
 - ``rhat_max, ess_bulk_min, ess_tail_min`` of this row's RD and log OR, ``divergences`` of the fit,
   ``diagnostics_passed`` of the fit;
