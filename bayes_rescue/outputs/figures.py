@@ -410,3 +410,33 @@ def plot_priors(specs: list[PriorSpec], data: CountsData, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_assurance(data: pd.DataFrame, path: Path, *, title: str = "", mark_n: int | None = None) -> Path:
+    """The assurance curve: probability of success over the total sample size, with a band of +-1.96 Monte
+    Carlo standard errors, beside the conditional power at the posterior median effect.
+
+    ``data`` is the table of :func:`bayes_rescue.analyses.prediction.assurance_curve` (columns ``n_total``,
+    ``pos``, ``pos_mcse`` and, if present, ``conditional_power``); ``mark_n`` draws a vertical line at a planned
+    total. The file type follows the suffix of ``path`` (``.png``, ``.svg``).
+    """
+    d = data.sort_values("n_total")
+    n = d["n_total"].to_numpy()
+    pos = d["pos"].to_numpy()
+    half = 1.96 * d["pos_mcse"].to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.fill_between(n, np.clip(pos - half, 0, 1), np.clip(pos + half, 0, 1), color="C0", alpha=0.25, lw=0)
+    ax.plot(n, pos, color="C0", marker="o", ms=3, label="probability of success (band: +-1.96 MCSE)")
+    if "conditional_power" in d:
+        ax.plot(n, d["conditional_power"], color="C1", ls="--", label="power at the posterior median effect")
+    for level in (0.8, 0.9):
+        ax.axhline(level, color="0.7", lw=0.8, ls=":")
+    if mark_n is not None:
+        ax.axvline(mark_n, color="0.4", lw=0.8, ls="-.", label=f"planned total n = {mark_n}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("total sample size (1:1)")
+    ax.set_ylabel("probability")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
