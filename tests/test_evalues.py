@@ -70,7 +70,9 @@ def test_rr_below_one_is_inverted_and_vectorised():
 def test_interval_crossing_one_and_below_one():
     """By definition (VanderWeele & Ding 2017): an interval containing 1 has E-value 1; an interval below 1
     uses its upper limit: E(0.8) = E(1.25) = 1.25 + sqrt(1.25 * 0.25) = 1.809017."""
-    np.testing.assert_allclose(evalue_interval([0.5, 0.5, 1.2], [1.5, 0.8, 3.0]), [1.0, 1.809017, evalue(1.2)], atol=1e-6)
+    np.testing.assert_allclose(
+        evalue_interval([0.5, 0.5, 1.2], [1.5, 0.8, 3.0]), [1.0, 1.809017, evalue(1.2)], atol=1e-6
+    )
     assert evalue_interval(1.0, 2.0) == 1.0
 
 

@@ -116,14 +116,22 @@ def cmd_export(args) -> int:
     if args.to.suffix.lower() == ".toml":
         neutral = load_prior("neutral").effects["default"].components
         defaults = [
-            type(c)(c.name, c.weight, c.mean, c.sd, f"bundled prior 'neutral' (bayes_rescue/priors/neutral.toml): {c.source}")
+            type(c)(
+                c.name,
+                c.weight,
+                c.mean,
+                c.sd,
+                f"bundled prior 'neutral' (bayes_rescue/priors/neutral.toml): {c.source}",
+            )
             for c in neutral
         ]
         text = exports.prior_toml(mixture, prov, default_components=defaults)
         parse_prior(tomllib.loads(text), origin=str(args.to))  # what fit --prior will accept
     else:
         text = exports.prior_json(mixture, prov)
-    exports.write_atomic(args.to, lambda p: p.write_text(text, encoding="utf-8"), overwrite=args.overwrite, field="--to")
+    exports.write_atomic(
+        args.to, lambda p: p.write_text(text, encoding="utf-8"), overwrite=args.overwrite, field="--to"
+    )
     written = [str(args.to)]
     if args.draws is not None:
         frame = exports.tidy_draws(draws, prior=prior_name, outcome=args.outcome, subgroup=args.subgroup)
