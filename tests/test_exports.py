@@ -268,3 +268,23 @@ def test_builders_multi_component_and_dotted_outcome():
     doc = json.loads(prior_json(mix, prov))
     np.testing.assert_array_equal(doc["comp"][2], mix.sds)
     assert doc["meta"]["dim"] == [3, len(mix.weights)]
+
+
+def test_export_from_a_several_prior_run(tmp_path, capsys):
+    """A run of two priors: without --prior the export is refused (exit 2, one line naming --prior); with
+    --prior it exports that prior's posterior (the tidy draws equal that prior's run draws, read by
+    load_run_draws) and cites that prior by name."""
+    run = tmp_path / "two"
+    argv = ["fit", "--prior", "skeptical,neutral", "--draws", "200", "--tune", "200", "--chains", "2"]
+    assert main([*argv, "--keep-going", "--no-figures", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--outcome", "mortality", "--to", str(tmp_path / "a.json")]) == 2
+    assert "--prior" in capsys.readouterr().err and not (tmp_path / "a.json").exists()
+    d = tmp_path / "d.csv"
+    base = ["export", str(run), "--outcome", "mortality", "--prior", "neutral"]
+    assert main([*base, "--to", str(tmp_path / "a.json"), "--draws", str(d)]) == 0
+    ref = load_run_draws(run, outcome="mortality", prior="neutral")["log_or"].ravel()
+    frame = pd.read_csv(d)
+    np.testing.assert_array_equal(frame["log_or"].to_numpy(), ref)
+    assert set(frame["prior"]) == {"neutral"}
+    assert json.loads((tmp_path / "a.json").read_text())["bayes_rescue"]["prior"] == "neutral"

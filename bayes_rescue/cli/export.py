@@ -78,7 +78,6 @@ def cmd_export(args) -> int:
         _check_target(args.draws, DRAWS_SUFFIXES, "--draws", args.overwrite)
         if args.draws.resolve() == args.to.resolve():
             raise InputError("is the same file as --to", source=args.draws, field="--draws")
-    tree_path = run_tree_path(args.run_path)
     manifest_path, manifest = _read_manifest(args.run_path)
     priors = {p["name"]: p for p in manifest["priors"]}
     if args.prior is not None and args.prior not in priors:
@@ -86,10 +85,15 @@ def cmd_export(args) -> int:
     if len(priors) == 1:
         prior_name, select = next(iter(priors)), None
     else:
-        prior_name, select = args.prior, args.prior  # None: load_run_draws says to choose one
-    draws = load_run_draws(tree_path, outcome=args.outcome, subgroup=args.subgroup, prior=select)
-    if prior_name is None:  # pragma: no cover - load_run_draws has refused already
-        raise InputError("holds several priors; choose one with --prior", source=tree_path, field="--prior")
+        prior_name, select = args.prior, args.prior
+    if prior_name is None:
+        raise InputError(
+            f"holds several priors ({', '.join(priors)}); choose one with --prior",
+            source=args.run_path,
+            field="--prior",
+        )
+    tree_path = run_tree_path(args.run_path, prior=select)
+    draws = load_run_draws(args.run_path, outcome=args.outcome, subgroup=args.subgroup, prior=select)
     x = draws["log_or"].ravel()
     mixture, accuracy = approximate(x, max_k=args.max_components)
     prior_meta = priors[prior_name]

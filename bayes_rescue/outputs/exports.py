@@ -288,6 +288,11 @@ def prior_json(mixture, prov: ExportProvenance) -> str:
     ``mixnorm`` repeats the matrix with its row and column names, ``r_code`` is the equivalent
     ``RBesT::mixnorm(...)`` call, and ``bayes_rescue`` holds the provenance and accuracy.
 
+    Not checked in R here (no R on the build machine). One caveat follows from jsonlite's defaults: with
+    exactly three components, ``fromJSON`` simplifies the two equally long ``dimnames`` vectors into a
+    character matrix, which ``read_mix_json`` cannot set as dimnames (RBesT's own files have the same
+    layout); ``eval(parse(text = jsonlite::fromJSON(file)$r_code))`` works for any number of components.
+
     Parameters
     ----------
     mixture
