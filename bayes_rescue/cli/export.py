@@ -66,6 +66,12 @@ def _read_manifest(run_path: Path) -> tuple[Path, dict]:
 
 
 def cmd_export(args) -> int:
+    """Fit the estimand's posterior log OR draws by a normal mixture and write it as a prior file (and the draws).
+
+    Every output path is checked before any work (suffix, folder, no silent overwrite); the files are
+    written atomically. The TOML text is parsed by the package's prior parser before it is written.
+    """
+    import dataclasses
     import tomllib
 
     from bayes_rescue.outputs import exports, rundir
@@ -119,16 +125,8 @@ def cmd_export(args) -> int:
     )
     if args.to.suffix.lower() == ".toml":
         neutral = load_prior("neutral").effects["default"].components
-        defaults = [
-            type(c)(
-                c.name,
-                c.weight,
-                c.mean,
-                c.sd,
-                f"bundled prior 'neutral' (bayes_rescue/priors/neutral.toml): {c.source}",
-            )
-            for c in neutral
-        ]
+        note = "bundled prior 'neutral' (bayes_rescue/priors/neutral.toml): "
+        defaults = [dataclasses.replace(c, source=note + c.source) for c in neutral]
         text = exports.prior_toml(mixture, prov, default_components=defaults)
         parse_prior(tomllib.loads(text), origin=str(args.to))  # what fit --prior will accept
     else:
