@@ -254,9 +254,9 @@ def test_key_numbers_match_summary(run, html):
     for _, r in summary.iterrows():
         assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in cells
         assert f"{r['or_median']:.2f} ({r['or_eti95_lb']:.2f} to {r['or_eti95_ub']:.2f})" in cells
-        assert f"{int(r['y_t'])}/{int(r['n_t'])}" in cells
+        assert f"{int(r['y_t'])}/{int(r['n_t'])} vs {int(r['y_c'])}/{int(r['n_c'])}" in cells
         assert r["nnt_eti95"] in " ".join(cells)
-    assert len(page.cells("results")) == len(summary) * 14  # 14 columns per row with one prior
+    assert len(page.cells("results")) == len(summary) * 13  # 13 columns per row with one prior
 
 
 def test_certain_probabilities_are_not_printed_as_one(run, tmp_path):
@@ -482,3 +482,13 @@ def test_browser_renders_without_console_errors(run, tmp_path):
     )
     console, _ = _load(control, tmp_path)
     assert len(console) >= 2
+
+
+def test_title_of_a_run_being_written(run, tmp_path):
+    """Inside fit, the report is written while the run is still in its hidden partial folder
+    (rundir.atomic_run_dir: '.<name>.partial-<pid>-<random>'); the title names the run, not that folder."""
+    d = copy_run(run, tmp_path, ".myrun.partial-12345-abc_de")
+    html = build_report(d)
+    page = parse(html)
+    assert re.search(r"<title>(.*?)</title>", html).group(1) == "bayes_rescue report: myrun"
+    assert page.sections["reproduce"].count("--rerun") == 1

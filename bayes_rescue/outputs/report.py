@@ -146,16 +146,20 @@ def _truthy(v) -> bool:
 
 @dataclass
 class Table:
-    """A table to render: header cells, rows of text cells, which columns are numeric (right-aligned)."""
+    """A table to render: header cells, rows of cells, which columns are numeric (right-aligned). A cell
+    is text, or a pair ``(main, detail)`` shown on two lines (an estimate and its interval)."""
 
     columns: list[str]
-    rows: list[list[str]]
+    rows: list[list[str | tuple[str, str]]]
     numeric: list[bool] = field(default_factory=list)
     caption: str = ""
+    wide: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.numeric:
             self.numeric = [False] * len(self.columns)
+        if not self.wide:
+            self.wide = [False] * len(self.columns)
 
 
 def frame_table(frame: pd.DataFrame, caption: str = "", max_rows: int | None = None) -> Table:
@@ -393,34 +397,35 @@ def summary_sentences(summary: pd.DataFrame) -> list[str]:
 
 
 def results_table(summary: pd.DataFrame) -> Table:
-    """The results table: counts, RD, RR, OR (median and 95% interval), NNT and the probabilities."""
+    """The results table: counts, RD, RR, OR (median, and the 95% interval on a second line), NNT and the
+    probabilities."""
     mcids = mcid_columns(summary.columns)
     keys = [c for c in ("prior", "bias", "model", "outcome", "subgroup") if c in summary.columns]
     if "model" in keys and summary["model"].nunique() == 1:
         keys.remove("model")
-    cols = [*keys, "treatment", "control", "RD, points (95% interval)", "RR (95% interval)", "OR (95% interval)"]
+    cols = [
+        *keys,
+        "events: treatment vs control",
+        "RD, points (95% interval)",
+        "RR (95% interval)",
+        "OR (95% interval)",
+    ]
     cols += ["NNT (95% interval)", "P(benefit)", *[f"P(benefit >= {_points(m)})" for _, m in mcids], "P(harm)"]
     has_rope = "p_rope" in summary.columns
     if has_rope:
         cols.append("P(ROPE)")
     rows = []
     for _, r in summary.iterrows():
-        cells = [str(r[k]) for k in keys]
-        for arm in ("t", "c"):
-            y, n = r.get(f"y_{arm}"), r.get(f"n_{arm}")
-            cells.append(f"{int(y)}/{int(n)}" if _finite(y) and _finite(n) else "–")
-        cells.append(fmt_interval(fmt_pp(r["rd_median"]), fmt_pp(r["rd_eti95_lb"]), fmt_pp(r["rd_eti95_ub"])))
+        cells: list = [str(r[k]) for k in keys]
+        counts = [r.get(k) for k in ("y_t", "n_t", "y_c", "n_c")]
+        cells.append("{}/{} vs {}/{}".format(*map(int, counts)) if all(map(_finite, counts)) else "–")
+        cells.append((fmt_pp(r["rd_median"]), f"({fmt_pp(r['rd_eti95_lb'])} to {fmt_pp(r['rd_eti95_ub'])})"))
         for k in ("rr", "or"):
-            cells.append(
-                fmt_interval(
-                    fmt_ratio(r.get(f"{k}_median")),
-                    fmt_ratio(r.get(f"{k}_eti95_lb")),
-                    fmt_ratio(r.get(f"{k}_eti95_ub")),
-                )
-            )
+            lo, hi = fmt_ratio(r.get(f"{k}_eti95_lb")), fmt_ratio(r.get(f"{k}_eti95_ub"))
+            cells.append((fmt_ratio(r.get(f"{k}_median")), f"({lo} to {hi})"))
         nnt = r.get("nnt_median")
         nnt_text = f"{r.get('nnt_kind', '')} {float(nnt):.1f}" if _finite(nnt) else f"{r.get('nnt_kind', '')} inf"
-        cells.append(f"{nnt_text} ({r.get('nnt_eti95', '–')})")
+        cells.append((nnt_text, f"({r.get('nnt_eti95', '–')})"))
         cells.append(fmt_prob(r["p_benefit"]))
         cells += [fmt_prob(r[c]) for c, _ in mcids]
         cells.append(fmt_prob(r.get("p_harm")))
@@ -428,8 +433,9 @@ def results_table(summary: pd.DataFrame) -> Table:
             cells.append(fmt_prob(r["p_rope"]))
         rows.append(cells)
     numeric = [False] * len(keys) + [True] * (len(cols) - len(keys))
-    numeric[cols.index("NNT (95% interval)")] = False  # long text: may wrap
-    return Table(cols, rows, numeric)
+    nnt = cols.index("NNT (95% interval)")
+    numeric[nnt] = False  # long text: wraps, in a wider column
+    return Table(cols, rows, numeric, wide=[i == nnt for i in range(len(cols))])
 
 
 def diagnostics_tables(summary: pd.DataFrame | None, manifest: dict) -> tuple[Table | None, list[str]]:
@@ -639,10 +645,13 @@ def prior_specs(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> list[t
     return out
 
 
-def prior_view(d: dict, where: str) -> dict:
-    """One prior for the template: its texts, hyperpriors and a component table per outcome."""
+def prior_view(d: dict, where: str, order: list[str] | None = None) -> dict:
+    """One prior for the template: its texts, hyperpriors and a component table per outcome (outcomes
+    in ``order`` first, e.g. the data's order)."""
     outcomes = []
-    for outcome, e in (d.get("effect") or {}).items():
+    effects = d.get("effect") or {}
+    rank = {o: i for i, o in enumerate(order or [])}
+    for outcome, e in sorted(effects.items(), key=lambda kv: rank.get(kv[0], len(rank))):
         rows = []
         for c in e.get("components", []):
             mean, sd = float(c["mean"]), float(c["sd"])
@@ -774,10 +783,19 @@ def reproduce_section(manifest: dict, attrs: dict[str, dict]) -> dict | None:
         "versions": [(str(k), str(v)) for k, v in versions.items()],
         "files": [(str(k), str(v)) for k, v in files.items()],
         "seconds": str(manifest.get("seconds", "")),
+        "rerun": str(manifest.get("command", "")).startswith("bayes-rescue fit") and "argv" in manifest,
     }
 
 
 # ------------------------------------------------------------------------------------------------- build
+
+
+def run_name(run_dir: Path) -> str:
+    """The run's name: the folder's name, or, for a run still being written into its hidden
+    ``.<name>.partial-<pid>-*`` folder (see ``rundir.atomic_run_dir``), the name it will get."""
+    name = Path(run_dir).resolve().name
+    m = re.fullmatch(r"\.(.+)\.partial-\d+-.*", name)
+    return m.group(1) if m else name
 
 
 def _environment():
@@ -831,16 +849,17 @@ def build_report(run_dir: Path) -> str:
         if "diagnostics_passed" in grid.columns and not all(grid["diagnostics_passed"].map(_truthy)):
             failures.append("some sensitivity grid points failed the diagnostics gate (grid.csv)")
     data = data_section(run_dir, manifest, attrs)
+    outcomes = list(dict.fromkeys(summary["outcome"])) if summary is not None and "outcome" in summary else []
     title_source = (data or {}).get("citation") or (manifest.get("data") or {}).get("source", "")
     context = {
-        "title": f"bayes_rescue report: {run_dir.resolve().name}",
+        "title": f"bayes_rescue report: {run_name(run_dir)}",
         "subtitle": title_source,
         "command_kind": str(manifest.get("command", "")).split(" ")[1] if manifest.get("command") else "",
         "failures": failures,
         "sentences": summary_sentences(summary) if summary is not None else [],
         "model": ", ".join(map(str, summary["model"].unique())) if summary is not None and "model" in summary else "",
         "data": data,
-        "priors": [prior_view(d, where) for d, where in prior_specs(run_dir, manifest, attrs)],
+        "priors": [prior_view(d, where, outcomes) for d, where in prior_specs(run_dir, manifest, attrs)],
         "results": results_table(summary) if summary is not None else None,
         "figures": collect_figures(run_dir),
         "bias": bias_section(run_dir, summary),
