@@ -492,3 +492,62 @@ def test_title_of_a_run_being_written(run, tmp_path):
     page = parse(html)
     assert re.search(r"<title>(.*?)</title>", html).group(1) == "bayes_rescue report: myrun"
     assert page.sections["reproduce"].count("--rerun") == 1
+
+
+def test_priors_of_a_several_prior_run(tmp_path):
+    """A several-prior run stores each prior's spec per prior (trees.stack_trees:
+    'bayes_rescue_per_prior'); the Priors section lists them in the manifest's order with their own
+    components (the bundled files' numbers, loaded here with load_prior)."""
+    import xarray as xr
+
+    from bayes_rescue.outputs.report import prior_specs
+    from bayes_rescue.outputs.trees import stack_trees
+    from bayes_rescue.priors.spec import load_prior
+
+    specs = [load_prior(n) for n in ("skeptical", "enthusiastic")]
+    trees = []
+    for spec in specs:
+        t = xr.DataTree.from_dict({"/effects": xr.Dataset({"x": ("estimand", [1.0])})})
+        t.attrs.update({"bayes_rescue_prior_name": spec.name, "bayes_rescue_prior_spec": spec.to_json()})
+        trees.append(t)
+    stacked = stack_trees(trees, [s.name for s in specs])
+    manifest = {"priors": [{"name": "enthusiastic"}, {"name": "skeptical"}]}
+    got = prior_specs(tmp_path, manifest, {"posterior.nc": dict(stacked.attrs)})
+    assert [d["name"] for d, _ in got] == ["enthusiastic", "skeptical"]
+    for (d, where), spec in zip(got, specs[::-1], strict=True):
+        assert "bayes_rescue_prior_spec" in where
+        assert d["effect"]["mrs_0_2"]["components"][0]["mean"] == spec.effects["mrs_0_2"].components[0].mean
+
+
+def test_sensitivity_folder(tmp_path):
+    """A sensitivity folder (grid.csv, tipping.csv, manifest.json, heat maps in the folder itself) gets
+    Data (the package's copy of the bundled counts, matched by sha256), Sensitivity, Figures,
+    Diagnostics with the manifest's worst diagnostics and a banner when a grid point failed the gate."""
+    import matplotlib.pyplot as plt
+
+    from bayes_rescue.data.counts import load_counts
+
+    d = tmp_path / "sens"
+    d.mkdir()
+    data = load_counts("bundled:chen2025")
+    pd.DataFrame(
+        [{"centre_benefit": 0.0, "sd": 0.5, "robust": 0.0, "outcome": "mortality", "subgroup": "overall",
+          "p_benefit": 0.654, "diagnostics_passed": False, "method": "nuts"}]
+    ).to_csv(d / "grid.csv", index=False)  # fmt: skip
+    pd.DataFrame([{"outcome": "mortality", "tipping_sd": float("nan")}]).to_csv(d / "tipping.csv", index=False)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    fig.savefig(d / "heatmap_p_benefit_robust0.png")
+    plt.close(fig)
+    worst = {"max_rhat": 1.02, "min_ess": 300.0, "max_divergences": 2, "points_failing_gate": 1}
+    manifest = {"command": "bayes-rescue sensitivity --sds 0.5", "data": {"source": data.source, "sha256": data.sha256},
+                "worst_diagnostics": worst}  # fmt: skip
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    html = build_report(d)
+    page = parse(html)
+    assert {"data", "sensitivity", "figures", "diagnostics", "reproduce"} <= set(page.sections)
+    assert not set(page.sections) & {"summary", "results", "priors"}
+    assert "0.654" in page.cells("sensitivity") and "P(benefit) over the prior grid" in page.sections["figures"]
+    assert 'id="diagnostics-failed"' in html and "1 sensitivity grid point(s) failed" in html
+    assert "15/20" in page.cells("data")
+    assert "--rerun" not in page.sections["reproduce"]

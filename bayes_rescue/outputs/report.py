@@ -4,7 +4,8 @@
 ``inputs/*.toml``, the root attributes of ``*.nc``, ``figures/*.svg`` or ``*.png``, ``evalues.csv``,
 ``grid.csv``, ``tipping.csv``) and renders ``outputs/templates/report.html.j2`` with Jinja2 (autoescape on).
 The one exception: when the manifest names a *bundled* dataset and its sha256 equals the package's copy,
-that copy's record of the figures printed in the source (citation, reported P values) is used too.
+that copy's record of the figures printed in the source (citation, reported P values) is used too, and
+its counts when the folder holds none.
 
 Sections, each present only when its inputs are in the folder: summary in words, data (counts with
 provenance and the frequentist P-value check), priors with their sources, results table, figures, bias
@@ -12,7 +13,9 @@ analysis and E-values, sensitivity and tipping points, diagnostics (a banner at 
 and how to reproduce the run.
 
 The file is self-contained: figures are inline SVG (matplotlib's, checked and with their ids made unique)
-or base64 ``data:image/png`` URIs; no scripts, external styles, fonts or images. Everything read from a
+or base64 ``data:image/png`` URIs; no scripts, external styles, fonts or images, and a
+Content-Security-Policy (``default-src 'none'; img-src data:; style-src 'unsafe-inline'``) under which a
+browser would refuse to run or load anything else. Everything read from a
 file is escaped, except SVG figures, which are inserted as markup only after :func:`inline_svg` has
 checked them.
 
@@ -487,7 +490,8 @@ def diagnostics_tables(summary: pd.DataFrame | None, manifest: dict) -> tuple[Ta
 
 def data_section(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> dict | None:
     """Counts with provenance and the frequentist check, from ``inputs/*.csv`` (the one whose sha256 the
-    manifest records, else the only one), else the counts stored in a posterior's attributes."""
+    manifest records, else the only one), else the counts stored in a posterior's attributes, else (a
+    bundled dataset whose sha256 the manifest records) the package's copy."""
     import hashlib
 
     from bayes_rescue.data.check import check_table
@@ -511,6 +515,13 @@ def data_section(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> dict 
                 source = source or str(a.get("bayes_rescue_data_source", ""))
                 sha = sha or str(a.get("bayes_rescue_data_sha256", ""))
                 break
+    if text is None and source.startswith("bundled:") and sha:
+        try:
+            bundled = load_bundled(source.removeprefix("bundled:"))
+        except InputError:
+            bundled = None
+        if bundled is not None and bundled.sha256 == sha:  # the package's copy of exactly the data fitted
+            text, origin = bundled.to_csv_text(), f"{source} (the package's copy; same sha256 as the manifest's)"
     if text is None:
         return None
     try:
