@@ -293,7 +293,8 @@ def test_hostile_user_text_is_escaped(hostile_run):
 
 def test_sections_follow_their_inputs(run, tmp_path):
     """A section is there exactly when its input is: no figures/ -> no Figures; no summary.csv -> no
-    Summary/Results; no posterior.nc (and no inputs/) -> no Data and no Priors; grid.csv, tipping.csv and
+    Summary/Results; no posterior.nc and no inputs/ -> no Priors, and no Data unless the manifest names a
+    bundled cohort with the package copy's sha256; grid.csv, tipping.csv and
     evalues.csv (written here) -> Sensitivity and Bias sections showing their values."""
     html = build_report(run)
     ids = set(parse(html).sections)
@@ -304,6 +305,11 @@ def test_sections_follow_their_inputs(run, tmp_path):
     shutil.rmtree(d / "figures")
     (d / "summary.csv").unlink()
     (d / "posterior.nc").unlink()
+    page = parse(build_report(d))  # the manifest still names the bundled cohort, with its sha256
+    assert "the package's copy" in page.sections["data"]
+    m = json.loads((d / "manifest.json").read_text())
+    m["data"] = {"source": "/elsewhere/counts.csv", "sha256": "0" * 64}
+    (d / "manifest.json").write_text(json.dumps(m))
     ids = set(parse(build_report(d)).sections)
     assert not ids & {"figures", "summary", "results", "data", "priors", "bias", "sensitivity"}
     assert {"reproduce"} <= ids
@@ -398,6 +404,7 @@ def test_svg_checks_refuse_active_or_foreign_content(tmp_path):
         "entity": '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "b">]>' + good.split("?>", 1)[1].split(">", 1)[1],
         "not svg": '<html xmlns="http://www.w3.org/2000/svg"></html>',
         "not matplotlib": '<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>',
+        "external fill": good.replace("<g ", '<g fill="url(http://evil.example/p.svg#g)" ', 1),
         "css import": good.replace("<defs>", "<defs><style>@import url(http://evil.example/a.css);</style>", 1),
     }
     for name, text in bad.items():

@@ -252,6 +252,7 @@ class FigureRejected(ValueError):
 
 _PROLOG = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE\s+svg\s+PUBLIC\s+\"[^\"]*\"\s+\"[^\"]*\"\s*>\s*)?", re.S)
 _ALLOWED_HREF = ("#", "data:image/png;base64,", "data:image/jpeg;base64,")
+_EXTERNAL_URL = re.compile(r"url\(\s*(?!['\"]?#)", re.I)
 _FORBIDDEN_TAGS = {"script", "foreignObject", "iframe", "object", "embed", "a", "animate", "set", "handler"}
 
 
@@ -263,7 +264,8 @@ def inline_svg(text: str, prefix: str) -> Markup:
     entity declaration, is refused); the root is an ``<svg>`` element whose ``<metadata>`` names
     Matplotlib as its creator; no ``script``, ``foreignObject``, ``a``, animation or embedding element;
     no ``on*`` event attribute; every ``href`` points inside the document (``#id``) or is an inline PNG or
-    JPEG; every CSS ``url()`` points inside the document and there is no ``@import``. The metadata
+    JPEG; every ``url()`` (in any attribute, such as ``fill`` or ``clip-path``, or in a ``<style>``)
+    points inside the document, and there is no ``@import``. The metadata
     block is dropped, and every ``id`` (with its ``#id`` and ``url(#id)`` references) gets ``prefix``,
     so that several figures' identical glyph and clip-path ids do not collide in one page.
 
@@ -297,8 +299,10 @@ def inline_svg(text: str, prefix: str) -> Markup:
                 raise FigureRejected(f"links outside itself ({local}={value[:40]!r})")
             if "javascript:" in value.lower():
                 raise FigureRejected("contains a javascript: URL")
-        css = " ".join([el.text or ""] if tag == "style" else []) + " " + el.attrib.get("style", "")
-        if "@import" in css.lower() or re.search(r"url\(\s*(?!['\"]?#)", css):
+            if _EXTERNAL_URL.search(value):  # fill, clip-path, mask, filter, marker, style: url(...)
+                raise FigureRejected(f"refers outside itself ({local}={value[:40]!r})")
+        css = (el.text or "") if tag == "style" else ""
+        if "@import" in css.lower() or _EXTERNAL_URL.search(css):
             raise FigureRejected("has CSS that loads something from outside")
     body = re.sub(r"\s*<metadata>.*?</metadata>", "", body, count=1, flags=re.S)
     body = re.sub(r'\bid="([^"]+)"', lambda g: f'id="{prefix}{g.group(1)}"', body)
