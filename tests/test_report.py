@@ -505,11 +505,13 @@ def test_priors_of_a_several_prior_run(tmp_path):
     """A several-prior run stores each prior's spec per prior (trees.stack_trees:
     'bayes_rescue_per_prior'); the Priors section lists them in the manifest's order with their own
     components (the bundled files' numbers, loaded here with load_prior)."""
+    from importlib import resources
+
     import xarray as xr
 
     from bayes_rescue.outputs.report import prior_specs
     from bayes_rescue.outputs.trees import stack_trees
-    from bayes_rescue.priors.spec import load_prior
+    from bayes_rescue.priors.spec import load_prior, robustify
 
     specs = [load_prior(n) for n in ("skeptical", "enthusiastic")]
     trees = []
@@ -524,6 +526,19 @@ def test_priors_of_a_several_prior_run(tmp_path):
     for (d, where), spec in zip(got, specs[::-1], strict=True):
         assert "bayes_rescue_prior_spec" in where
         assert d["effect"]["mrs_0_2"]["components"][0]["mean"] == spec.effects["mrs_0_2"].components[0].mean
+
+    # a robust prior keeps its file's sha256 under a new name: the report shows the fitted (robust) spec,
+    # not the file in inputs/ with that sha256
+    robust = robustify(specs[0], 0.2)
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "skeptical.toml").write_bytes(
+        (resources.files("bayes_rescue") / "priors" / "skeptical.toml").read_bytes()
+    )
+    attrs = {"bayes_rescue_prior_name": robust.name, "bayes_rescue_prior_spec": robust.to_json()}
+    manifest = {"priors": [{"name": robust.name, "sha256": robust.sha256}]}
+    assert robust.sha256 == specs[0].sha256
+    [(d, where)] = prior_specs(tmp_path, manifest, {"posterior.nc": attrs})
+    assert [c["name"] for c in d["effect"]["mrs_0_2"]["components"]][-1] == "robust_vague"
 
 
 def test_sensitivity_folder(tmp_path):

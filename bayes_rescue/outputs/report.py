@@ -627,8 +627,8 @@ def data_section(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> dict 
 
 def prior_specs(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> list[tuple[dict, str]]:
     """``(prior as PriorSpec.to_dict(), where it was read)`` for each prior of the run, in the manifest's
-    order: the TOML in ``inputs/`` with the prior's name or recorded sha256 (read by ``load_prior``),
-    else the spec stored in a posterior's attributes."""
+    order: the TOML in ``inputs/`` with the prior's name (read by ``load_prior``), else the spec stored in
+    a posterior's attributes, else the TOML in ``inputs/`` with the prior's recorded sha256."""
     from bayes_rescue.priors.spec import load_prior
 
     recorded = [p for p in manifest.get("priors", []) if isinstance(p, dict)]
@@ -652,7 +652,9 @@ def prior_specs(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> list[t
     shas = {str(p.get("name")): str(p.get("sha256", "")) for p in recorded}
     out = []
     for name in names:
-        hit = from_inputs.get(name) or from_inputs.get(shas.get(name, "-")) or from_tree.get(name)
+        # by name first: a robust or discounted prior keeps its file's sha256 under a new name, and only the
+        # spec stored with the fit shows what was fitted
+        hit = from_inputs.get(name) or from_tree.get(name) or from_inputs.get(shas.get(name, "-"))
         if hit is not None:
             out.append(hit)
     if not names:
