@@ -16,7 +16,7 @@ import sys
 from bayes_rescue.cli._args import EXIT_INPUT, _Parser
 from bayes_rescue.errors import InputError
 
-COMMANDS = ("fit", "sensitivity", "check", "priors", "validate", "predict", "export")
+COMMANDS = ("fit", "sensitivity", "check", "priors", "validate", "predict", "export", "report")
 
 
 def build_parser() -> _Parser:
