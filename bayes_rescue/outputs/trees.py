@@ -122,6 +122,22 @@ def effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") 
     return {v: sel[v].transpose("chain", "draw").to_numpy() for v in EFFECT_VARS}
 
 
+def prior_effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") -> dict[str, np.ndarray]:
+    """Prior draws of one estimand's effects (prior-predictive, same variables and shapes as
+    :func:`effect_draws`), for the prior-posterior figure.
+
+    Raises
+    ------
+    InputError
+        If the tree has no prior draws, or no such outcome or subgroup.
+    """
+    if "prior_effects" not in tree.children:
+        raise InputError("the run has no prior draws", field="--outcome")
+    return effect_draws(
+        xr.DataTree.from_dict({"effects": tree["prior_effects"].to_dataset()}), outcome=outcome, subgroup=subgroup
+    )
+
+
 #: The effect variables of every estimand (see :func:`effect_draws`).
 EFFECT_VARS = ("p_control", "p_treatment", "rd", "rr", "odds_ratio", "log_or")
 
