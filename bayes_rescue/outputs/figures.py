@@ -10,7 +10,6 @@ arm, in the outcome's own direction (for mortality, a negative RD favours treatm
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -142,11 +141,13 @@ def _save(fig, path: Path, formats: Sequence[str] | None = None) -> Path:
     :data:`PNG_DPI`. Returns the path of the first format written."""
     path = Path(path)
     formats = tuple(formats) if formats else (path.suffix.lstrip(".") or "png",)
+    fig.draw_without_rendering()  # lay out once: the tight box is shared by every format
+    bbox = fig.get_tightbbox().padded(0.02)
     written = []
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
         meta = {"Date": None} if fmt in ("svg", "pdf") else {}  # no creation time: the same figure, the same file
-        fig.savefig(out, dpi=PNG_DPI, bbox_inches="tight", pad_inches=0.02, metadata=meta)
+        fig.savefig(out, dpi=PNG_DPI, bbox_inches=bbox, metadata=meta)
         written.append(out)
     plt.close(fig)
     return written[0]
@@ -187,6 +188,11 @@ def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
 
 def _pp(x: float) -> str:
     return f"{100 * x:+.1f}".replace("-", "\u2212")
+
+
+def _interval_text(r) -> str:
+    med, lo, hi = (r[f"posterior_rd_{k}"] for k in ("median", "eti95_lb", "eti95_ub"))
+    return f"{_pp(med)} ({_pp(lo)}, {_pp(hi)})"
 
 
 def plot_forest(
@@ -272,7 +278,7 @@ def plot_forest(
                             ax.text(
                                 1.01,
                                 -y,
-                                f"{_pp(r['posterior_rd_median'])} ({_pp(r['posterior_rd_eti95_lb'])}, {_pp(r['posterior_rd_eti95_ub'])})",
+                                _interval_text(r),
                                 transform=blended_transform_factory(ax.transAxes, ax.transData),
                                 va="center",
                                 fontsize=MIN_FONT_PT,
