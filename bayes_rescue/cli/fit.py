@@ -14,6 +14,7 @@ from bayes_rescue.cli._args import (
     EXIT_DIAGNOSTICS,
     EXIT_NOT_REPRODUCED,
     _discount,
+    _figure_formats,
     _positive_int,
     _prob,
     _seed,
@@ -24,45 +25,89 @@ from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fit", help="fit the model under one or more priors and write a run directory")
+    p = sub.add_parser(
+        "fit",
+        help="fit the model under one or more priors and write a run directory",
+        description="Fit the model under one or more priors; print the table and write models/<run>/.",
+    )
     p.add_argument(
         "--rerun",
         type=Path,
         default=None,
-        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws",
+        metavar="MANIFEST",
+        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws"
+        " (default: off)",
     )
-    p.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
-    p.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
-    p.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
-    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (1000)")
-    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
-    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
-    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (20250531)")
-    p.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.95)
-    p.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
+    p.add_argument(
+        "--data",
+        default="bundled:chen2025",
+        help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
+    )
+    p.add_argument(
+        "--prior",
+        default="skeptical",
+        help="bundled prior name, path to a .toml, comma-separated list, or 'all' (default: skeptical)",
+    )
+    p.add_argument(
+        "--model",
+        default="hierarchical",
+        choices=["hierarchical", "independent"],
+        help="hierarchical: subgroups partially pooled; independent: a 2x2 analysis per subgroup"
+        " (default: hierarchical)",
+    )
+    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (default: 1000)")
+    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
+    p.add_argument(
+        "--target-accept",
+        type=_prob("--target-accept", 0.5, 1.0),
+        default=0.95,
+        help="NUTS target acceptance rate; a failed fit is retried at 0.99 (default: 0.95)",
+    )
+    p.add_argument(
+        "--prior-draws",
+        type=_positive_int("--prior-draws"),
+        default=4000,
+        help="draws from the prior, for the prior-posterior figure and the prior sensitivity (default: 4000)",
+    )
     p.add_argument(
         "--mcid",
         type=_prob("--mcid"),
         nargs="+",
         default=[0.05, 0.10],
-        help="benefit thresholds on the risk difference (0.05 0.10 = 5 and 10 points)",
+        help="benefit thresholds on the risk difference, as proportions (default: 0.05 0.1 = 5 and 10 points)",
     )
-    p.add_argument("--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the RD (0.02)")
+    p.add_argument(
+        "--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the risk difference (default: 0.02)"
+    )
     p.add_argument("--out", type=Path, default=None, help="run directory (default: models/<name>)")
     p.add_argument("--name", default=None, help="run name (default: <data>-<prior>-<model>-<UTC time>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    p.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (default: off)")
+    p.add_argument(
+        "--keep-going", action="store_true", help="write results even if the diagnostics fail (default: off)"
+    )
+    p.add_argument("--no-figures", action="store_true", help="skip the figures (default: figures are drawn)")
+    p.add_argument(
+        "--figure-format",
+        type=_figure_formats("--figure-format"),
+        default=("png", "svg"),
+        metavar="png,svg|pdf",
+        help="comma-separated figure formats: png (300 dpi), svg (editable text), pdf (default: png,svg)",
+    )
     p.add_argument(
         "--robust",
         type=_unit("--robust"),
         nargs="?",
         const=0.2,
         default=0.0,
-        help="mix each prior with N(0, 1.5285) at this weight (0 = off; --robust alone = 0.2)",
+        help="mix each prior with N(0, 1.5285) at this weight (default: 0 = off; --robust alone = 0.2)",
     )
     p.add_argument(
-        "--discount", type=_discount("--discount"), default=1.0, help="multiply every prior sd by this factor >= 1 (1)"
+        "--discount",
+        type=_discount("--discount"),
+        default=1.0,
+        help="multiply every prior sd by this factor >= 1 (default: 1)",
     )
     p.set_defaults(run=run)
 
@@ -176,7 +221,7 @@ def cmd_fit(args, argv: list[str]) -> int:
         tree = trees[0] if single else tree_io.stack_trees(trees, [r.spec.prior.name for r in results])
         tree_io.save_tree(tree, tmp / "posterior.nc")
         if not args.no_figures:
-            make_figures(results, summary, tmp / "figures")
+            make_figures(results, summary, tmp / "figures", formats=args.figure_format, labels=data.labels)
         summary.to_csv(tmp / "summary.csv", index=False)
         rundir.write_csv(pd.concat([draws_table(r) for r in results], ignore_index=True), tmp / "draws.csv")
         meta = {
@@ -208,7 +253,7 @@ def cmd_fit(args, argv: list[str]) -> int:
         rundir.write_json(tmp / "summary.json", {"meta": meta, "rows": json.loads(summary.to_json(orient="records"))})
         rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
     print()
-    print(describe(summary, mcids=mcids))
+    print(describe(summary, mcids=mcids, treatment=data.labels.arm("treatment")))
     if failed:
         print(
             f"\nWARNING: diagnostics FAILED for {', '.join(r.spec.prior.name for r in failed)};"
