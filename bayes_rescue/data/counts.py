@@ -353,7 +353,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                     line=i,
                     field="direction",
                 )
-                directions[rec["outcome"]] = (direction, i)
+            directions[rec["outcome"]] = (direction, i)
         for col, key, what in (
             ("outcome_label", rec["outcome"], f"outcome '{rec['outcome']}'"),
             ("subgroup_label", (rec["outcome"], rec["subgroup"]), f"subgroup '{rec['outcome']}/{rec['subgroup']}'"),
