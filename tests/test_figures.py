@@ -7,6 +7,7 @@ size, PNG at 300 dpi, SVG with text kept as text); counts and draws computed her
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -216,5 +217,5 @@ def test_heatmap_labels_do_not_overlap(tmp_path, captured, n_centres, n_sds):
             assert t.get_window_extent(renderer).width < cell_w
         for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
             boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
-            assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False))
+            assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
     assert re.search("probability that rescue EVT is better", fig.axes[-1].get_ylabel())
