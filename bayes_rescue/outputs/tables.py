@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rescue.model.estimands import _fmt_threshold, benefit_sign, prob_column
+from bayes_rescue.model.estimands import benefit_sign, prob_column
 
 CI_PROB = 0.95
 DEFAULT_MCIDS = (0.05, 0.10)
@@ -152,7 +152,7 @@ def draws_table(result) -> pd.DataFrame:
 #: Width of the console output (characters).
 CONSOLE_WIDTH = 100
 #: Widest name columns of the console tables; longer names end in an ellipsis.
-NAME_WIDTHS = {"prior": 14, "outcome": 14, "subgroup": 18}
+NAME_WIDTHS = {"prior": 12, "outcome": 12, "subgroup": 14}
 
 
 def format_probability(p: float, digits: int = 3) -> str:
@@ -245,7 +245,7 @@ def describe(
         effects.append(
             {
                 **names(r),
-                f"RD, pp (median, {level}% ETI)": (
+                f"RD, pp ({level}% ETI)": (
                     f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f})"
                 ),
                 f"NNT ({level}% ETI)": str(r[f"nnt_{pct}"]),
@@ -256,16 +256,16 @@ def describe(
             {
                 **names(r),
                 "P(benefit)": format_probability(r["p_benefit"]),
-                **{f"P(>={_fmt_threshold(m)})": format_probability(r[prob_column("benefit", m)]) for m in mcids},
+                **{f"P(>={100 * m:g}pp)": format_probability(r[prob_column("benefit", m)]) for m in mcids},
                 "P(harm)": format_probability(r["p_harm"]),
                 "R-hat": f"{r['rhat_max']:.3f}",
                 "ESS": "n/a" if not np.isfinite(ess) else f"{ess:.0f}",
             }
         )
     right = {c for c in probs[0] if c not in NAME_WIDTHS} if probs else set()
-    lines = ["Effects (RD = risk difference, treatment - control, in percentage points)"]
+    lines = ["Effects: RD = risk difference, treatment - control, in percentage points (pp); median (interval)"]
     lines += _render(effects, set(), width=width)
-    lines += ["", "Probabilities (benefit in the outcome's own direction) and sampler diagnostics"]
+    lines += ["", "Probabilities of benefit (in the outcome's own direction; pp = percentage points), diagnostics"]
     lines += _render(probs, right, width=width)
     lines.append("")
     for _, r in table[table["level"] == "cohort"].iterrows():
