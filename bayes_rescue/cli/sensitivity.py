@@ -183,10 +183,8 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
         rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
     overall = grid[grid["subgroup"] == "overall"]
     for outcome, part in overall.groupby("outcome", sort=False):
-        print(
-            f"\n{data.labels.outcome(outcome)} (whole cohort): P(benefit) by prior SD (rows) x prior centre"
-            f" (columns, log OR in the benefit direction), robust weight {args.robust[0]:g}"
-        )
+        print(f"\n{data.labels.outcome(outcome)}, whole cohort: P(benefit), robust weight {args.robust[0]:g}")
+        print("rows: prior SD; columns: prior centre (log OR, benefit direction)")
         table = part[part["robust"] == args.robust[0]].pivot(index="sd", columns="centre_benefit", values="p_benefit")
         print(probability_grid_text(table))
     if tips is not None:

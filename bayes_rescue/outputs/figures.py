@@ -129,6 +129,13 @@ def _density_range(x: np.ndarray, density: np.ndarray, share: float = 0.005) -> 
     return (float(x[keep[0]]), float(x[keep[-1]])) if len(keep) else (float(x[0]), float(x[-1]))
 
 
+def balanced_columns(n: int, max_cols: int) -> int:
+    """Columns of a grid of ``n`` panels with at most ``max_cols`` per row and rows as full as possible
+    (4 panels, at most 3 a row: 2 x 2, not 3 + 1)."""
+    rows = int(np.ceil(n / max_cols))
+    return int(np.ceil(n / rows)) if n else 1
+
+
 def _legend_above(fig, handles, names, ncol: int, *, top_in: float = 0.45) -> None:
     """A legend centred above the axes, with ``top_in`` inches between the figure's top and the axes."""
     fig.subplots_adjust(top=1 - top_in / fig.get_figheight())
@@ -338,11 +345,11 @@ def plot_benefit_curve(
     labels = labels or Labels()
     priors = list(dict.fromkeys(data["prior"]))
     keys = list(dict.fromkeys(zip(data["outcome"], data["subgroup"], strict=True)))
-    ncol = min(3, len(keys))
+    ncol = balanced_columns(len(keys), 3)
     nrow = int(np.ceil(len(keys) / ncol))
     width = WIDTH_SINGLE if ncol == 1 else WIDTH_DOUBLE
     with _style():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 0.3 + 2.0 * nrow), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 0.3 + 1.9 * nrow), squeeze=False, sharey=True)
         for ax, (o, s) in zip(axes.ravel(), keys, strict=False):
             part = data[(data["outcome"] == o) & (data["subgroup"] == s)]
             visible = part[part["p_benefit_ge"] > 0.002]["threshold"]
@@ -588,10 +595,10 @@ def plot_rank(
     count (dashed) and its 99% band under uniform ranks; x: the rank as a fraction of all draws."""
     labels = labels or Labels()
     params = list(dict.fromkeys(data["parameter"]))
-    ncol = 3 if len(params) > 4 else len(params)
+    ncol = balanced_columns(len(params), 4)
     nrow = int(np.ceil(len(params) / ncol))
     with _style():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_DOUBLE, 1.0 + 1.75 * nrow), squeeze=False)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_DOUBLE, 1.2 + 1.45 * nrow), squeeze=False)
         for i, (ax, p) in enumerate(zip(axes.ravel(), params, strict=False)):
             _rank_panel(ax, data[data["parameter"] == p], i == 0)
             ax.set_title(parameter_label(p, labels, sep="\n"), loc="left", fontsize=7, fontweight="normal")
@@ -602,7 +609,7 @@ def plot_rank(
         fig.supxlabel("rank of the draw among all draws, as a fraction (0 = smallest)", fontsize=7.5)
         handles, names = axes[0, 0].get_legend_handles_labels()
         _legend_above(fig, handles, names, len(names), top_in=0.75)
-        fig.subplots_adjust(hspace=1.3, wspace=0.3, bottom=0.45 / fig.get_figheight())
+        fig.subplots_adjust(hspace=0.95, wspace=0.3, bottom=0.45 / fig.get_figheight())
         return _save(fig, path, formats)
 
 
@@ -725,15 +732,23 @@ def plot_heatmaps(
     n_rows = max(t.shape[0] for t in tables.values())
     n_cols = max(t.shape[1] for t in tables.values())
     cell_w, cell_h = 0.34, 0.26  # inches: a 3-character label at 7 pt fits
-    panel_w = max(1.6, cell_w * n_cols)
-    ncol = max(1, min(n, int(WIDTH_DOUBLE // (panel_w + 0.7))))
+    panel_w = max(1.2, cell_w * n_cols)
+    gap, left, bar = 0.45, 0.55, 1.0  # inches between panels, for the y label, for the colour bar
+    ncol = balanced_columns(n, max(1, int((WIDTH_DOUBLE - left - bar + gap) // (panel_w + gap))))
     nrow = int(np.ceil(n / ncol))
+    panel_h = cell_h * n_rows
+    below = 1.3 if n_cols > 8 else 1.05  # inches under a panel: ticks (rotated when many), 2-line label, title
+    width = left + ncol * panel_w + (ncol - 1) * gap + bar
+    height = 0.45 + nrow * (panel_h + below)
     with _style():
-        fig, axes = plt.subplots(
-            nrow,
-            ncol,
-            figsize=(ncol * (panel_w + 0.7) + 1.0, nrow * (cell_h * n_rows + 1.1)),
-            squeeze=False,
+        fig, axes = plt.subplots(nrow, ncol, figsize=(width, height), squeeze=False)
+        fig.subplots_adjust(
+            left=left / width,
+            right=(width - bar) / width,
+            top=1 - 0.45 / height,
+            bottom=(below - 0.45) / height,
+            wspace=gap / panel_w,
+            hspace=below / panel_h,
         )
         cmap = plt.get_cmap("RdYlBu")
         for ax, ((o, s), t) in zip(axes.ravel(), tables.items(), strict=False):
@@ -754,14 +769,17 @@ def plot_heatmaps(
                         color="w" if dark else "k",
                     )
             ax.set_title(f"{labels.outcome(o)}\n{labels.subgroup(o, s)}", loc="left", fontsize=7.5)
-            ax.set_xlabel("prior centre (log OR, benefit direction)")
-            ax.set_ylabel("prior SD (log OR)")
+            ax.set_xlabel(f"prior centre, log OR\n(> 0 favours {labels.arm('treatment')})")
             ax.spines[:].set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("prior SD (log OR)")
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
-        fig.subplots_adjust(hspace=0.9, wspace=0.45)
-        bar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.05, pad=0.03)
-        bar.set_label(probability_caption(column, labels))
+        pos = axes[0, -1].get_position()
+        y0 = axes[-1, 0].get_position().y0
+        cax = fig.add_axes((1 - (bar - 0.12) / width, y0, 0.12 / width, pos.y1 - y0))
+        colour_bar = fig.colorbar(im, cax=cax)
+        colour_bar.set_label(probability_caption(column, labels))
         return _save(fig, Path(path), formats)
 
 
@@ -817,9 +835,9 @@ def plot_priors(specs: list[PriorSpec], data: CountsData, path: Path, *, formats
             lo, hi = effect_axis_limits(spans, margin=0.02, step=0.5, bounds=(-5, 5))
             ax.set_xlim(lo, hi)
             ax.set_ylim(0, None)
-            ax.set_title(f"{labels.outcome(o)}: prior of the log odds ratio", loc="left")
+            ax.set_title(labels.outcome(o), loc="left")
             ax.set_xlabel(f"log OR, {labels.arm('treatment')} vs {labels.arm('control')}")
-            ax.set_ylabel("density")
+            ax.set_ylabel("prior density")
             _annotate_favours(ax, data.directions[o], labels)
         handles, names = axes[0, 0].get_legend_handles_labels()
         _legend_above(fig, handles, names, min(len(names), 6), top_in=0.35 + 0.15 * int(np.ceil(len(names) / 6)))
