@@ -148,8 +148,9 @@ def _save(fig, path: Path, formats: Sequence[str] | None = None) -> Path:
     :data:`PNG_DPI`. Returns the path of the first format written."""
     path = Path(path)
     formats = tuple(formats) if formats else (path.suffix.lstrip(".") or "png",)
+    fig.set_dpi(PNG_DPI)  # measure text as the PNG renders it (hinting differs between resolutions)
     fig.draw_without_rendering()  # lay out once: the tight box is shared by every format
-    bbox = fig.get_tightbbox().padded(0.02)
+    bbox = fig.get_tightbbox().padded(0.04)
     written = []
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
