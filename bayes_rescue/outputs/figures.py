@@ -476,9 +476,11 @@ def plot_prior_posterior(
                 else:
                     ax.plot(x, dp, color=f"C{i % 10}", ls=":", lw=0.8)
                     ax.plot(x, dq, color=f"C{i % 10}", label=pr)
-                spans += [*_density_range(x, dq), *_density_range(x, dp, 0.01)]
+                spans += list(_density_range(x, dq))
+                if len(priors) == 1:  # one prior: show it whole; several: the posteriors set the axis
+                    spans += list(_density_range(x, dp, 0.01))
             ax.axvline(0, color="k", lw=0.6)
-            ax.set_xlim(*effect_axis_limits(spans, margin=0.02))
+            ax.set_xlim(*effect_axis_limits(spans, margin=0.02 if len(priors) == 1 else 0.1))
             ax.set_ylim(0, None)
             ax.set_title(f"{labels.outcome(o)}: whole cohort", loc="left")
             ax.set_xlabel("risk difference (percentage points)")
