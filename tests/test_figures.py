@@ -219,3 +219,33 @@ def test_heatmap_labels_do_not_overlap(tmp_path, captured, n_centres, n_sds):
             boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
             assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
     assert re.search("probability that rescue EVT is better", fig.axes[-1].get_ylabel())
+
+
+def test_forest_overlays_bias_adjusted_and_unadjusted(tmp_path, captured):
+    """A summary with a bias column ('none' and a model name): one posterior series per bias model, named
+    in the legend; the raw RD once per block."""
+    base = {
+        "prior": "skeptical",
+        "outcome": "mrs_0_2",
+        "subgroup": "overall",
+        "level": "cohort",
+        "direction": "higher",
+        "y_t": 15,
+        "n_t": 20,
+        "y_c": 8,
+        "n_c": 23,
+    }
+    summary = pd.DataFrame(
+        [
+            {**base, "bias": "none", "rd_median": 0.21, "rd_eti95_lb": -0.01, "rd_eti95_ub": 0.43},
+            {**base, "bias": "mild", "rd_median": 0.15, "rd_eti95_lb": -0.08, "rd_eti95_ub": 0.40},
+        ]
+    )
+    figures.plot_forest(forest_data(summary), tmp_path / "forest", labels=LABELS, formats=("png",))
+    _, fig, _, _ = captured[-1]
+    names = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert names == [
+        "observed RD, Newcombe 95% CI",
+        "posterior median, 95% ETI (unadjusted)",
+        "posterior median, 95% ETI (bias: mild)",
+    ]
