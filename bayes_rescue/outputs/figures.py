@@ -792,24 +792,29 @@ def plot_heatmaps(
 def plot_ranks(ranks: pd.DataFrame, path, *, n_rank_draws: int, bins: int = 10, formats: Sequence[str] | None = None):
     """SBC rank histograms: a panel per quantity, the 99% band of a bin's count under uniform ranks."""
     cols = [c for c in ranks.columns if c not in ("sim", "divergences")]
-    ncol = 3
+    ncol = balanced_columns(len(cols), 3)
     nrow = int(np.ceil(len(cols) / ncol))
     edges = np.linspace(0, n_rank_draws + 1, bins + 1)
     n = len(ranks)
     lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    height = 0.6 + 1.6 * nrow
     with _style():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_DOUBLE, 0.5 + 1.5 * nrow), squeeze=False)
+        fig, axes = plt.subplots(
+            nrow, ncol, figsize=(WIDTH_SINGLE if ncol == 1 else WIDTH_DOUBLE, height), squeeze=False
+        )
         for ax, c in zip(axes.ravel(), cols, strict=False):
-            ax.hist(ranks[c], bins=edges, color="C0", alpha=0.8)
-            ax.axhspan(lo, hi, color="0.85", zorder=0)
+            ax.hist(ranks[c], bins=edges, color="C0", alpha=0.8, label="simulations per bin")
+            ax.axhspan(lo, hi, color="0.85", zorder=0, label="99% range if ranks are uniform")
             ax.set_title(c, loc="left", fontsize=7, fontweight="normal")
             ax.set_xlabel("rank of the true value")
         for ax in axes[:, 0]:
             ax.set_ylabel("simulations")
         for ax in axes.ravel()[len(cols) :]:
             ax.set_visible(False)
-        fig.suptitle(f"SBC rank histograms ({n} simulations; band: 99% range under uniformity)")
-        fig.subplots_adjust(hspace=0.8, wspace=0.3)
+        fig.suptitle(f"SBC rank histograms, {n} simulations", y=1 - 0.05 / height, va="top")
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1 - 0.22 / height))
+        fig.subplots_adjust(top=1 - 0.75 / height, hspace=0.8, wspace=0.3)
         return _save(fig, Path(path), formats)
 
 
