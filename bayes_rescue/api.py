@@ -88,7 +88,7 @@ class Result:
 
     def describe(self) -> str:
         """The console table and one sentence per cohort-level row."""
-        return describe(self.summary, mcids=self.mcids)
+        return describe(self.summary, mcids=self.mcids, treatment=self.data.labels.arm("treatment"))
 
     def draws(self) -> pd.DataFrame:
         """Tidy per-draw effects of every fit (see :func:`~bayes_rescue.outputs.tables.draws_table`)."""
@@ -165,7 +165,9 @@ class Result:
             "seconds": round(self.seconds, 2),
         }
 
-    def write(self, folder: Path, *, figures: bool = True, command: str = "") -> list[str]:
+    def write(
+        self, folder: Path, *, figures: bool = True, figure_formats: Sequence[str] = ("png", "svg"), command: str = ""
+    ) -> list[str]:
         """Write every output file into an existing (empty) ``folder``; returns the names written. Use
         :meth:`save` for a run folder that appears only when complete."""
         folder = Path(folder)
@@ -177,7 +179,7 @@ class Result:
         if figures:
             from bayes_rescue.outputs.figures import make_figures
 
-            make_figures(self.fits, self.summary, folder / "figures")
+            make_figures(self.fits, self.summary, folder / "figures", formats=figure_formats, labels=self.data.labels)
         self.summary.to_csv(folder / "summary.csv", index=False)
         rundir.write_csv(self.draws(), folder / "draws.csv")
         meta = self.manifest(command=command)
@@ -186,12 +188,20 @@ class Result:
         rundir.write_json(folder / "manifest.json", {**meta, "files": rundir.file_hashes(folder)})
         return sorted(str(p.relative_to(folder)) for p in folder.iterdir())
 
-    def save(self, folder: str | Path, *, overwrite: bool = False, figures: bool = True, command: str = "") -> Path:
+    def save(
+        self,
+        folder: str | Path,
+        *,
+        overwrite: bool = False,
+        figures: bool = True,
+        figure_formats: Sequence[str] = ("png", "svg"),
+        command: str = "",
+    ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete; an existing folder is replaced only with ``overwrite``."""
         target = Path(folder)
         with rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
-            self.write(tmp, figures=figures, command=command)
+            self.write(tmp, figures=figures, figure_formats=figure_formats, command=command)
         return target
 
 

@@ -13,6 +13,7 @@ from bayes_rescue.cli._args import (
     EXIT_DIAGNOSTICS,
     EXIT_NOT_REPRODUCED,
     _discount,
+    _figure_formats,
     _positive_int,
     _prob,
     _seed,
@@ -23,45 +24,89 @@ from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fit", help="fit the model under one or more priors and write a run directory")
+    p = sub.add_parser(
+        "fit",
+        help="fit the model under one or more priors and write a run directory",
+        description="Fit the model under one or more priors; print the table and write models/<run>/.",
+    )
     p.add_argument(
         "--rerun",
         type=Path,
         default=None,
-        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws",
+        metavar="MANIFEST",
+        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws"
+        " (default: off)",
     )
-    p.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
-    p.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
-    p.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
-    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (1000)")
-    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
-    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
-    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (20250531)")
-    p.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.95)
-    p.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
+    p.add_argument(
+        "--data",
+        default="bundled:chen2025",
+        help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
+    )
+    p.add_argument(
+        "--prior",
+        default="skeptical",
+        help="bundled prior name, path to a .toml, comma-separated list, or 'all' (default: skeptical)",
+    )
+    p.add_argument(
+        "--model",
+        default="hierarchical",
+        choices=["hierarchical", "independent"],
+        help="hierarchical: subgroups partially pooled; independent: a 2x2 analysis per subgroup"
+        " (default: hierarchical)",
+    )
+    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (default: 1000)")
+    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
+    p.add_argument(
+        "--target-accept",
+        type=_prob("--target-accept", 0.5, 1.0),
+        default=0.95,
+        help="NUTS target acceptance rate; a failed fit is retried at 0.99 (default: 0.95)",
+    )
+    p.add_argument(
+        "--prior-draws",
+        type=_positive_int("--prior-draws"),
+        default=4000,
+        help="draws from the prior, for the prior-posterior figure and the prior sensitivity (default: 4000)",
+    )
     p.add_argument(
         "--mcid",
         type=_prob("--mcid"),
         nargs="+",
         default=[0.05, 0.10],
-        help="benefit thresholds on the risk difference (0.05 0.10 = 5 and 10 points)",
+        help="benefit thresholds on the risk difference, as proportions (default: 0.05 0.1 = 5 and 10 points)",
     )
-    p.add_argument("--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the RD (0.02)")
+    p.add_argument(
+        "--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the risk difference (default: 0.02)"
+    )
     p.add_argument("--out", type=Path, default=None, help="run directory (default: models/<name>)")
     p.add_argument("--name", default=None, help="run name (default: <data>-<prior>-<model>-<UTC time>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    p.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (default: off)")
+    p.add_argument(
+        "--keep-going", action="store_true", help="write results even if the diagnostics fail (default: off)"
+    )
+    p.add_argument("--no-figures", action="store_true", help="skip the figures (default: figures are drawn)")
+    p.add_argument(
+        "--figure-format",
+        type=_figure_formats("--figure-format"),
+        default=("png", "svg"),
+        metavar="png,svg|pdf",
+        help="comma-separated figure formats: png (300 dpi), svg (editable text), pdf (default: png,svg)",
+    )
     p.add_argument(
         "--robust",
         type=_unit("--robust"),
         nargs="?",
         const=0.2,
         default=0.0,
-        help="mix each prior with N(0, 1.5285) at this weight (0 = off; --robust alone = 0.2)",
+        help="mix each prior with N(0, 1.5285) at this weight (default: 0 = off; --robust alone = 0.2)",
     )
     p.add_argument(
-        "--discount", type=_discount("--discount"), default=1.0, help="multiply every prior sd by this factor >= 1 (1)"
+        "--discount",
+        type=_discount("--discount"),
+        default=1.0,
+        help="multiply every prior sd by this factor >= 1 (default: 1)",
     )
     p.add_argument(
         "--bias",
@@ -169,7 +214,13 @@ def cmd_fit(args, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_DIAGNOSTICS
-    written = result.save(target, overwrite=args.overwrite, figures=not args.no_figures, command=command_line(argv))
+    written = result.save(
+        target,
+        overwrite=args.overwrite,
+        figures=not args.no_figures,
+        figure_formats=args.figure_format,
+        command=command_line(argv),
+    )
     print()
     print(result.describe())
     if result.failed:

@@ -50,16 +50,18 @@ def load_tree(path: str | Path) -> xr.DataTree:
         return tree.load()
 
 
-def effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") -> dict[str, np.ndarray]:
-    """Posterior draws of one estimand's effects, each an array (chain, draw): ``p_control``,
-    ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or``.
+def effect_draws(
+    tree: xr.DataTree, *, outcome: str, subgroup: str = "overall", group: str = "posterior"
+) -> dict[str, np.ndarray]:
+    """Posterior (or ``group="prior"``) draws of one estimand's effects, each an array (chain, draw):
+    ``p_control``, ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or``.
 
     Raises
     ------
     InputError
         If the tree has no such outcome or subgroup (the message lists what it has).
     """
-    post = tree["posterior"].to_dataset()
+    post = tree[group].to_dataset()
     outcomes = [str(o) for o in post["outcome"].to_numpy()]
     if outcome not in outcomes:
         raise InputError(f"no outcome '{outcome}'; the run has {', '.join(outcomes)}", field="--outcome")
@@ -81,6 +83,20 @@ def fit_names(run: str | Path) -> list[str]:
     if (run / TREE_FILE).is_file():
         return []
     return sorted(p.parent.name for p in run.glob(f"*/{TREE_FILE}"))
+
+
+def prior_effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") -> dict[str, np.ndarray]:
+    """Prior draws of one estimand's effects (same variables and shapes as :func:`effect_draws`), for the
+    prior-posterior figure.
+
+    Raises
+    ------
+    InputError
+        If the tree has no prior draws, or no such outcome or subgroup.
+    """
+    if "prior" not in tree.children or "rd" not in tree["prior"].data_vars:
+        raise InputError("the run has no prior draws of the effects", field="--outcome")
+    return effect_draws(tree, outcome=outcome, subgroup=subgroup, group="prior")
 
 
 def run_tree_path(run: str | Path, *, prior: str | None = None) -> Path:
