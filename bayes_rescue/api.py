@@ -16,13 +16,14 @@ import json
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
+from bayes_rescue.analyses.evalues import evalues_table
 from bayes_rescue.data.counts import CountsData, load_counts
 from bayes_rescue.errors import InputError
 from bayes_rescue.inference.sampling import FitResult, fit_many
@@ -30,6 +31,7 @@ from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.outputs import rundir
 from bayes_rescue.outputs import trees as tree_io
+from bayes_rescue.outputs.exports import escalc_table
 from bayes_rescue.outputs.tables import DEFAULT_MCIDS, DEFAULT_ROPE, describe, draws_table, summarize
 from bayes_rescue.priors.bias import BiasModel, resolve_bias
 from bayes_rescue.priors.spec import PriorSpec, discount, resolve_priors, robustify
@@ -64,7 +66,8 @@ class Result:
     rope: float
     summary: pd.DataFrame
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    bias_curve: pd.DataFrame | None = None
+    bias_tipping: pd.DataFrame | None = None
 
     @property
     def tree(self) -> xr.DataTree:
@@ -88,7 +91,11 @@ class Result:
 
     def describe(self) -> str:
         """The console table and one sentence per cohort-level row."""
-        return describe(self.summary, mcids=self.mcids, treatment=self.data.labels.arm("treatment"))
+        table = self.summary.copy()
+        if "bias" in table and (table["bias"] != "none").any():  # show which rows are bias-adjusted
+            adjusted = table["bias"] != "none"
+            table.loc[adjusted, "prior"] = table.loc[adjusted, "prior"] + "+bias-" + table.loc[adjusted, "bias"]
+        return describe(table, mcids=self.mcids, treatment=self.data.labels.arm("treatment"))
 
     def draws(self) -> pd.DataFrame:
         """Tidy per-draw effects of every fit (see :func:`~bayes_rescue.outputs.tables.draws_table`)."""
@@ -130,10 +137,11 @@ class Result:
             ax.axis("off")
             return fig
 
-    def manifest(self, *, command: str = "") -> dict:
+    def manifest(self, *, command: str = "", argv: Sequence[str] = ()) -> dict:
         """What was run: data and prior hashes, settings, versions, diagnostics per fit."""
         return {
             "command": command,
+            "argv": list(argv),
             "created_utc": datetime.now(UTC).isoformat(),
             "data": {"source": self.data.source, "sha256": self.data.sha256},
             "fits": [f.name for f in self.fits],
@@ -166,7 +174,14 @@ class Result:
         }
 
     def write(
-        self, folder: Path, *, figures: bool = True, figure_formats: Sequence[str] = ("png", "svg"), command: str = ""
+        self,
+        folder: Path,
+        *,
+        figures: bool = True,
+        figure_formats: Sequence[str] = ("png", "svg"),
+        report: bool = True,
+        command: str = "",
+        argv: Sequence[str] = (),
     ) -> list[str]:
         """Write every output file into an existing (empty) ``folder``; returns the names written. Use
         :meth:`save` for a run folder that appears only when complete."""
@@ -182,10 +197,19 @@ class Result:
             make_figures(self.fits, self.summary, folder / "figures", formats=figure_formats, labels=self.data.labels)
         self.summary.to_csv(folder / "summary.csv", index=False)
         rundir.write_csv(self.draws(), folder / "draws.csv")
-        meta = self.manifest(command=command)
+        rundir.write_csv(escalc_table(self.data), folder / "likelihood.csv")
+        rundir.write_csv(evalues_table(self.summary), folder / "evalues.csv")
+        if self.bias_tipping is not None:
+            rundir.write_csv(self.bias_tipping, folder / "bias_tipping.csv")
+            rundir.write_csv(self.bias_curve, folder / "bias_curve.csv")
+        meta = self.manifest(command=command, argv=argv)
         rows = json.loads(self.summary.to_json(orient="records"))
         rundir.write_json(folder / "summary.json", {"meta": meta, "rows": rows})
         rundir.write_json(folder / "manifest.json", {**meta, "files": rundir.file_hashes(folder)})
+        if report:
+            from bayes_rescue.outputs.report import write_report
+
+            write_report(folder)
         return sorted(str(p.relative_to(folder)) for p in folder.iterdir())
 
     def save(
@@ -195,13 +219,15 @@ class Result:
         overwrite: bool = False,
         figures: bool = True,
         figure_formats: Sequence[str] = ("png", "svg"),
+        report: bool = True,
         command: str = "",
+        argv: Sequence[str] = (),
     ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete; an existing folder is replaced only with ``overwrite``."""
         target = Path(folder)
         with rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
-            self.write(tmp, figures=figures, figure_formats=figure_formats, command=command)
+            self.write(tmp, figures=figures, figure_formats=figure_formats, report=report, command=command, argv=argv)
         return target
 
 
@@ -244,6 +270,7 @@ def fit(
     prior_draws: int = 4000,
     mcid: Sequence[float] = DEFAULT_MCIDS,
     rope: float = DEFAULT_ROPE,
+    tipping_levels: Sequence[float] = (0.95, 0.5),
 ) -> Result:
     """Fit the reanalysis model to two-arm, subgrouped binary-outcome counts.
 
@@ -266,6 +293,9 @@ def fit(
         Sampler settings (:class:`~bayes_rescue.inference.settings.SamplerSettings`).
     mcid, rope
         Benefit thresholds and the ROPE half-width on the risk difference.
+    tipping_levels
+        With a bias model: the levels of P(benefit) whose tipping bias is computed (``()``: none). See
+        :mod:`bayes_rescue.analyses.bias`; about 30 NUTS fits of the compiled model per prior.
 
     Returns
     -------
@@ -283,7 +313,22 @@ def fit(
     t0 = time.perf_counter()
     fits = fit_many(specs, settings)
     summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in fits], ignore_index=True)
-    return Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)
+    result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)
+    if tipping_levels and any(s.bias is not None for s in specs):
+        result.bias_curve, result.bias_tipping = _bias_tipping(specs, tipping_levels)
+    return result
+
+
+def _bias_tipping(specs: list[ModelSpec], levels: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tipping bias (:mod:`bayes_rescue.analyses.bias`) of every bias-adjusted prior of ``specs``."""
+    from bayes_rescue.analyses.bias import bias_curve, tipping_bias
+
+    curves, tips = [], []
+    for s in (s for s in specs if s.bias is not None):
+        curve = bias_curve(s.data, s.prior, s.bias, kind=s.kind).assign(prior=s.prior.name, bias=s.bias.name)
+        curves.append(curve)
+        tips.append(tipping_bias(curve, s.bias, levels=levels).assign(prior=s.prior.name))
+    return pd.concat(curves, ignore_index=True), pd.concat(tips, ignore_index=True)
 
 
 def command_line(argv: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from conftest import GOOD_CSV, ROOT
 
 from bayes_rescue.errors import InputError
 from bayes_rescue.outputs.rundir import sha256_file
-from bayes_rescue.outputs.trees import load_tree
+from bayes_rescue.outputs.trees import load_tree, run_tree_path
 from bayes_rescue.priors.spec import load_prior
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -75,22 +75,21 @@ def test_posterior_round_trip(tmp_path):
         "log_likelihood",
         "posterior_predictive",
         "prior_predictive",
-        "effects",
-        "prior_effects",
+        "log_prior",
     ):
         assert group in tree.children, group
     assert json.loads(tree.attrs["bayes_rescue_prior_spec"]) == json.loads(load_prior("enthusiastic").to_json())
     assert "mrs_0_2,mild_anterior,treatment,higher,13,17" in tree.attrs["bayes_rescue_data_csv"]
     draws = pd.read_csv(out / "draws.csv")
-    rd = tree["effects"]["rd"].sel(estimand="mrs_0_2/overall").to_numpy().ravel()
+    rd = tree["posterior"]["rd"].sel(outcome="mrs_0_2", subgroup="overall").to_numpy().ravel()
     got = draws[(draws["outcome"] == "mrs_0_2") & (draws["subgroup"] == "overall")]["rd"].to_numpy()
     assert got.shape == rd.shape and abs(got - rd).max() < 1e-12
 
 
 def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     """``--prior all`` at the default sampler settings: one joint run of the stacked model serves every
-    prior (each passes the gate on its own draws), one posterior.nc with a ``prior`` dimension from which
-    each prior's tree is recovered, and one comparison figure set."""
+    prior (each passes the gate on its own draws), one ArviZ-ready ``<prior>/posterior.nc`` per prior, and
+    one comparison figure set and summary table."""
     out = tmp_path / "all"
     assert fit_script.main(["--prior", "all", "--out", str(out), "--prior-draws", "500"]) == 0
     summary = pd.read_csv(out / "summary.csv")
@@ -99,29 +98,25 @@ def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     for p in names:
         assert manifest["diagnostics"][p]["sampled_with"] == names and manifest["diagnostics"][p]["attempts"] == 1
-    tree = load_tree(out / "posterior.nc")
-    assert tree["posterior"]["mu_delta"].dims == ("prior", "chain", "draw", "outcome")
-    assert list(tree["posterior"]["prior"].values) == names
     draws = pd.read_csv(out / "draws.csv")
     for p in names:
-        one = load_tree(out / "posterior.nc", prior=p)
+        one = load_tree(out / p / "posterior.nc")
+        assert one["posterior"]["mu_log_or"].dims == ("chain", "draw", "outcome")
         assert json.loads(one.attrs["bayes_rescue_prior_spec"]) == json.loads(load_prior(p).to_json())
-        rd = one["effects"]["rd"].sel(estimand="mrs_0_2/overall").to_numpy().ravel()
+        rd = one["posterior"]["rd"].sel(outcome="mrs_0_2", subgroup="overall").to_numpy().ravel()
         got = draws[(draws["prior"] == p) & (draws["outcome"] == "mrs_0_2") & (draws["subgroup"] == "overall")]
         assert abs(got["rd"].to_numpy() - rd).max() < 1e-12
     with pytest.raises(InputError, match="has no prior 'nope'"):
-        load_tree(out / "posterior.nc", prior="nope")
+        run_tree_path(out, prior="nope")
     # one comparison figure set for all priors, and one rank figure
     for fig in ("forest", "benefit_curve", "prior_posterior", "rank"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000
-    assert sorted(f.name for f in out.iterdir()) == [
-        "draws.csv",
-        "figures",
-        "manifest.json",
-        "posterior.nc",
+    files = {f.name for f in out.iterdir()}
+    assert files == {"draws.csv", "evalues.csv", "figures", "likelihood.csv", "manifest.json", "report.html"} | {
         "summary.csv",
         "summary.json",
-    ]
+        *names,
+    }
     # the enthusiastic prior pulls the favourable-outcome effect up, the pessimistic one down
     rd = summary[summary["subgroup"] == "overall"].set_index(["prior", "outcome"])["rd_median"]
     assert rd[("enthusiastic", "mrs_0_2")] > rd[("neutral", "mrs_0_2")] * 0.5 > 0

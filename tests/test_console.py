@@ -112,6 +112,8 @@ def test_every_option_has_help_with_its_default():
         seen.add(command)
         where = f"{command} {action.option_strings}"
         assert action.help and action.help.strip(), where
+        if not action.option_strings or action.required:
+            continue  # positional or required: there is no default to name
         assert "default" in action.help, where
         default = action.default
         if default in (None, False) or default is argparse.SUPPRESS:

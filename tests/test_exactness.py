@@ -1,7 +1,7 @@
 """NUTS posteriors agree with an independent 2-D quadrature of the same model.
 
 Reference numbers come from ``tests/quadrature.py`` (midpoint-rule quadrature of prior x binomial
-likelihood over (alpha, log OR), written from the model's mathematics without package code).
+likelihood over (baseline, log OR), written from the model's mathematics without package code).
 Tolerance: 4 Monte Carlo standard errors of each NUTS estimate (ArviZ ``mcse``: method "mean" for
 probabilities, as means of indicators; "quantile" for RD quantiles) plus 1e-3 for the quadrature.
 Under correct sampling a 4-MCSE miss has probability ~6e-5 per comparison, so the test is not flaky,
@@ -47,7 +47,7 @@ def _mcse(draws: np.ndarray, *, method: str, prob: float | None = None) -> float
 
 def _compare(result, tol_extra=1e-3):
     spec = result.spec
-    eff = result.tree["effects"].to_dataset()
+    eff = result.effects
     checked = 0
     for _, e in estimands(spec).iterrows():
         if e["level"] == "cohort" and len(e["cells"]) > 1:
@@ -109,7 +109,7 @@ def test_hierarchical_single_subgroup_outcome_matches_quadrature(data):
     mort = sub[sub["outcome"] == "mortality"].iloc[0]
     prior = result.spec.prior.effect_for("mortality")
     ref = reference_summary(1, 20, 2, 23, direction="lower", weights=prior.weights, means=prior.means, sds=prior.sds)
-    rd = result.tree["effects"]["rd"].sel(estimand=mort["estimand"]).transpose("chain", "draw").to_numpy()
+    rd = result.effects["rd"].sel(estimand=mort["estimand"]).transpose("chain", "draw").to_numpy()
     ben = (-rd > 0).astype(float)
     assert abs(ben.mean() - ref["p_benefit"]) <= 4 * _mcse(ben, method="mean") + 1e-3
     assert abs(np.median(rd) - ref["rd_q"][1]) <= 4 * _mcse(rd, method="quantile", prob=0.5) + 1e-3

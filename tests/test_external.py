@@ -75,33 +75,35 @@ REGEN_COV_P_BENEFIT = {"seroneg": 0.99975, "seropos": 0.13950, "unknown": 0.5387
 def test_regen_cov_reanalysis_brms_logistic():
     """Published: the brms posterior of Saxhaug's REGEN-COV reanalysis (README tables cited above).
 
-    Ours: the independent model on the same counts, alpha ~ N(0, 1.5) and log OR ~ N(0, 1.5 * sqrt 2).
-    brms puts normal(0, 1.5) on each arm's logit in the reference subgroup (seroneg), so there the
-    marginal priors are the same, but brms's alpha and log OR are correlated a priori (they share the
-    control coefficient) and its other subgroups' priors are wider (sums of 2 or 3 coefficients). With
-    570 to 2636 patients per arm the prior precision is under 0.3% of the likelihood's in every cell, which
-    moves a posterior mean by about 0.3% of its distance from the prior mean: under 0.005 here.
+    Ours: the independent model on the same counts, log OR ~ N(0, 1.5 * sqrt 2) and the baseline (the mean of
+    the arms' logits) ~ N(0, 1.5 / sqrt 2), so that the control logit, baseline - log OR / 2, has the marginal
+    prior N(0, 1.5) (variance 1.125 + 4.5 / 4 = 2.25). brms puts normal(0, 1.5) on each arm's logit in the
+    reference subgroup (seroneg), so there the marginal priors are the same, but the correlation of the control
+    logit and the log OR a priori differs (brms: they share the control coefficient) and its other subgroups'
+    priors are wider (sums of 2 or 3 coefficients). With 570 to 2636 patients per arm the prior precision is
+    under 0.3% of the likelihood's in every cell, which moves a posterior mean by about 0.3% of its distance
+    from the prior mean: under 0.005 here.
 
-    Each brms coefficient is a contrast of our cell parameters (``interventioncontrol`` = alpha[seroneg],
-    ``groupseropos`` = alpha[seropos] - alpha[seroneg], ``interventionregenron:groupseropos`` =
-    log_or[seropos] - log_or[seroneg], ...). Tolerance on means, sds and interval ends: 0.005 (their
-    rounding) + 0.005 (the prior difference) + 4 x the two Monte Carlo errors combined (ours from ArviZ's
-    ``mcse``; brms's from its table: ESS about 2000 per quantity, sd / sqrt(2000) for a mean, about twice
-    that for a 2.5% quantile, 1 / sqrt 2 of it for an sd). On P(benefit): 4 x the binomial Monte Carlo
-    errors of both estimates (their 4000 draws at ESS 2000; ours at half our 8000 draws).
+    Each brms coefficient is a contrast of our cell parameters, with the control logit a = baseline - delta / 2
+    (``interventioncontrol`` = a[seroneg], ``groupseropos`` = a[seropos] - a[seroneg],
+    ``interventionregenron:groupseropos`` = delta[seropos] - delta[seroneg], ...). Tolerance on means, sds and
+    interval ends: 0.005 (their rounding) + 0.005 (the prior difference) + 4 x the two Monte Carlo errors
+    combined (ours from ArviZ's ``mcse``; brms's from its table: ESS about 2000 per quantity, sd / sqrt(2000)
+    for a mean, about twice that for a 2.5% quantile, 1 / sqrt 2 of it for an sd). On P(benefit): 4 x the
+    binomial Monte Carlo errors of both estimates (their 4000 draws at ESS 2000; ours at half our 8000 draws).
     """
     data = parse_counts(REGEN_COV_CSV, source="regen_cov.csv")
     prior = _normal_prior(
         "brms_normal_1_5",
-        baseline_sd=1.5,
+        baseline_sd=1.5 / math.sqrt(2),
         effect_sd=1.5 * math.sqrt(2),
         source="Saxhaug 2021, github.com/Agasax/regenron_reanalysis README: prior(normal(0, 1.5), class = 'b')",
     )
     result = fit(ModelSpec(data, prior, "independent"), SETTINGS)
     assert result.passed, result.diagnostics.problems()
     post = result.tree["posterior"]
-    a = {s: post["alpha"].sel(cell=f"mortality/{s}") for s in ("seroneg", "seropos", "unknown")}
-    lor = {s: post["log_or"].sel(cell=f"mortality/{s}") for s in ("seroneg", "seropos", "unknown")}
+    lor = {s: post["delta"].sel(cell=f"mortality/{s}") for s in ("seroneg", "seropos", "unknown")}
+    a = {s: post["baseline"].sel(cell=f"mortality/{s}") - lor[s] / 2 for s in ("seroneg", "seropos", "unknown")}
     ours = {
         "interventioncontrol": a["seroneg"],
         "interventionregenron": a["seroneg"] + lor["seroneg"],
@@ -148,7 +150,7 @@ def test_recovery_convalescent_plasma_reanalysis_vague_prior():
     64% and P(modest benefit, RD of at least 1 percentage point) = 18%. (Its Table 1 prints 20% for the
     latter; both are checked below, the tolerance covers either.)
 
-    Ours: the independent model with vague priors on the logit scale, alpha ~ N(0, 10) and
+    Ours: the independent model with vague priors on the logit scale, baseline ~ N(0, 10) and
     log OR ~ N(0, 10). With 11 558 patients both their prior and ours are flat against the likelihood (its
     log OR standard error is about 0.045), so the two posteriors differ only by the normal versus exact
     binomial likelihood, which at these counts moves the probabilities by well under 0.005. An
@@ -172,7 +174,7 @@ def test_recovery_convalescent_plasma_reanalysis_vague_prior():
     p_t, p_c = 1399 / 5795, 1408 / 5763
     se = math.sqrt(p_t * (1 - p_t) / 5795 + p_c * (1 - p_c) / 5763)
     closed = {"any": stats.norm.cdf((p_c - p_t) / se), "modest": stats.norm.cdf((p_c - p_t - 0.01) / se)}
-    rd = result.tree["effects"]["rd"].sel(estimand="mortality/overall").transpose("chain", "draw")
+    rd = result.effects["rd"].sel(estimand="mortality/overall").transpose("chain", "draw")
     for key, got, threshold, published in (
         ("any", row["p_benefit"], 0.0, [0.64]),
         ("modest", row[prob_column("benefit", 0.01)], 0.01, [0.18, 0.20]),

@@ -84,9 +84,9 @@ def test_forest_data_carries_direction_and_raw_interval():
 
 
 def test_parameter_labels_use_the_files_names():
-    assert parameter_label("mu_delta[mrs_0_2]", LABELS) == "mean log OR, mRS 0-2 at 90 days"
-    assert parameter_label("alpha[mrs_0_2/a]", LABELS, sep="\n") == (
-        "control log odds\nmRS 0-2 at 90 days\nmild anterior circulation"
+    assert parameter_label("mu_log_or[mrs_0_2]", LABELS) == "mean log OR, mRS 0-2 at 90 days"
+    assert parameter_label("baseline[mrs_0_2/a]", LABELS, sep="\n") == (
+        "mean log odds of the arms\nmRS 0-2 at 90 days\nmild anterior circulation"
     )
 
 

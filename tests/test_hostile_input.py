@@ -270,7 +270,7 @@ def test_random_command_lines(tmp_path_factory, argv):
 
     err = io.StringIO()
     with (
-        mock.patch("bayes_rescue.inference.sampling.fit_many", stop_fit),
+        mock.patch("bayes_rescue.api.fit_many", stop_fit),
         mock.patch("bayes_rescue.analyses.sensitivity.sensitivity_grid", stop_grid),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),

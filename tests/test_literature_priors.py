@@ -208,7 +208,7 @@ def test_subgroup_shift_in_spec_and_prior_draws():
     prior = parse_prior(doc, origin="t")
     assert "subgroup mild_anterior: centre shifted by -0.5" in repr(prior)
     spec = ModelSpec(data, prior, "independent")
-    draws = prior_draws(spec, 20000, np.random.default_rng(0))["log_or"]
+    draws = prior_draws(spec, 20000, np.random.default_rng(0))["delta"]
     assert float(draws.sel(cell="mrs_0_2/mild_anterior").mean()) == pytest.approx(0.0, abs=0.02)
     assert float(draws.sel(cell="mrs_0_2/other").mean()) == pytest.approx(0.5, abs=0.02)
     bad = {

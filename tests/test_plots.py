@@ -18,7 +18,7 @@ from conftest import GOOD_CSV
 from scipy import stats
 
 from bayes_rescue.data.counts import parse_counts
-from bayes_rescue.inference.derived import effects
+from bayes_rescue.inference.derived import effects, effects_grid
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.outputs.figures import benefit_curve_data, kde, prior_posterior_data, rank_data, rank_data_many
 from bayes_rescue.outputs.rundir import write_csv
@@ -27,31 +27,36 @@ from bayes_rescue.priors.spec import load_prior
 
 
 def _fake_result(prior: str, seed: int, shift: float = 0.0):
-    """A stand-in for a fit result: a real spec and effects computed from normal draws of alpha/log_or."""
+    """A stand-in for a fit result: a real spec and effects computed from normal draws of baseline/delta,
+    laid out in the tree as a fit lays them out (effects in the posterior and prior groups)."""
     data = parse_counts(GOOD_CSV, source="test.csv")
     spec = ModelSpec(data, load_prior(prior), "hierarchical")
     rng = np.random.default_rng(seed)
-    cells = spec.coords()["cell"]
+    coords = spec.coords()
+    cells = coords["cell"]
 
     def group(n_chain: int, n_draw: int, centre: float) -> xr.Dataset:
         dims = ("chain", "draw", "cell")
         shape = (n_chain, n_draw, len(cells))
         return xr.Dataset(
-            {"alpha": (dims, rng.normal(-0.3, 0.4, shape)), "log_or": (dims, rng.normal(centre, 0.6, shape))},
+            {"baseline": (dims, rng.normal(-0.3, 0.4, shape)), "delta": (dims, rng.normal(centre, 0.6, shape))},
             coords={"chain": np.arange(n_chain), "draw": np.arange(n_draw), "cell": cells},
         )
 
     post, prior_g = group(3, 400, 0.8 + shift), group(1, 1200, 0.0)
-    outcomes = spec.coords()["outcome"]
-    per_outcome = ("chain", "draw", "outcome")
+    outcomes, pooled = coords["outcome"], coords["pooled_outcome"]
     post = post.assign(
-        mu_delta=(per_outcome, rng.normal(0.8, 0.5, (3, 400, len(outcomes)))),
-        tau=(per_outcome, np.abs(rng.normal(0, 0.3, (3, 400, len(outcomes))))),
-    ).assign_coords(outcome=outcomes)
+        mu_log_or=(("chain", "draw", "outcome"), rng.normal(0.8, 0.5, (3, 400, len(outcomes)))),
+        tau_log_or=(("chain", "draw", "pooled_outcome"), np.abs(rng.normal(0, 0.3, (3, 400, len(pooled))))),
+    ).assign_coords(outcome=outcomes, pooled_outcome=pooled)
+    eff, prior_eff = effects(post, spec), effects(prior_g, spec)
     tree = xr.DataTree.from_dict(
-        {"posterior": post, "effects": effects(post, spec), "prior_effects": effects(prior_g, spec)}
+        {
+            "posterior": xr.merge([post, effects_grid(eff, spec)]),
+            "prior": xr.merge([prior_g, effects_grid(prior_eff, spec)]),
+        }
     )
-    return SimpleNamespace(spec=spec, tree=tree)
+    return SimpleNamespace(spec=spec, tree=tree, effects=eff, prior_effects=prior_eff, name=spec.prior.name)
 
 
 def test_benefit_curve_matches_counting():
@@ -61,7 +66,7 @@ def test_benefit_curve_matches_counting():
     data = benefit_curve_data(results, thresholds=t)
     assert list(dict.fromkeys(data["prior"])) == ["neutral", "skeptical"]
     for res in results:
-        eff = res.tree["effects"].to_dataset()
+        eff = res.effects
         for est, direction in [("mrs_0_2/a", 1), ("mortality/overall", -1)]:
             rdb = direction * eff["rd"].sel(estimand=est).to_numpy().ravel()
             outcome, subgroup = est.split("/")
@@ -126,11 +131,11 @@ def test_kde_of_a_constant_is_zero_not_an_error():
 
 
 def test_rank_data_many_has_each_priors_effect_parameters():
-    """Several priors: a rank table per prior of its effect parameters only (hierarchical: mu_delta and
-    tau per outcome), each chain's counts adding up to its draws (400)."""
+    """Several priors: a rank table per prior of its effect parameters only (hierarchical: mu_log_or per
+    outcome and tau_log_or per pooled outcome), each chain's counts adding up to its draws (400)."""
     data = rank_data_many([_fake_result("neutral", 5), _fake_result("skeptical", 6)])
     assert list(dict.fromkeys(data["prior"])) == ["neutral", "skeptical"]
-    assert set(data["parameter"]) == {f"{v}[{o}]" for v in ("mu_delta", "tau") for o in ("mrs_0_2", "mortality")}
+    assert set(data["parameter"]) == {"mu_log_or[mrs_0_2]", "mu_log_or[mortality]", "tau_log_or[mrs_0_2]"}
     assert (data.groupby(["prior", "parameter", "chain"])["count"].sum() == 400).all()
 
 
@@ -146,7 +151,7 @@ def test_draws_table_round_trips_exactly(tmp_path):
     written file back gives the identical doubles (Arrow writes shortest round-trip floats)."""
     res = _fake_result("neutral", 6)
     table = draws_table(res)
-    eff = res.tree["effects"].to_dataset()
+    eff = res.effects
     assert len(table) == 3 * 400 * eff.sizes["estimand"]
     row = table.iloc[7]  # chain 0, draw 1, estimand 3 (4 estimands)
     est = eff["estimand"].to_numpy()[3]

@@ -503,14 +503,21 @@ def test_predict_bad_input_and_overwrite(run_dir, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
 
 
-def test_predict_bias_hook_is_refused_until_the_run_stores_bias_fits(run_dir, tmp_path):
-    """Reference: the TODO contract of --bias: it is passed to load_run_draws as bias=; while load_run_draws has
-    no such parameter the option exits 2 instead of being ignored."""
-    import inspect
+def test_predict_bias_uses_the_bias_adjusted_fit(tmp_path):
+    """A run fitted with --bias holds the unadjusted and the adjusted fit; predict --bias NAME reads the adjusted
+    one. Reference: the adjusted posterior shifts the mRS 0-2 log OR towards no effect (the bias model's mean is
+    towards benefit), so the probability of success must be lower than the unadjusted fit's; an unknown bias
+    model exits 2."""
+    import pandas as pd
 
-    from bayes_rescue.outputs.trees import load_run_draws
+    from bayes_rescue.cli import main
 
-    if "bias" in inspect.signature(load_run_draws).parameters:
-        pytest.skip("load_run_draws reads bias-adjusted fits now; test --bias against them")
-    assert _predict(run_dir, "--outcome", "mrs_0_2", "--n", "100", "--bias", "mild", "--out", tmp_path / "b.csv") == 2
-    assert not (tmp_path / "b.csv").exists()
+    run = tmp_path / "biased"
+    args = ["fit", "--draws", "300", "--tune", "300", "--chains", "2", "--keep-going", "--no-figures"]
+    assert main([*args, "--bias", "--no-tipping", "--out", str(run)]) == 0
+    common = ("--outcome", "mrs_0_2", "--n", "200")
+    assert _predict(run, *common, "--out", tmp_path / "plain.csv") == 0
+    assert _predict(run, *common, "--bias", "observational", "--out", tmp_path / "adj.csv") == 0
+    plain, adjusted = pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(tmp_path / "adj.csv")
+    assert adjusted["pos"].iloc[0] < plain["pos"].iloc[0]
+    assert _predict(run, *common, "--bias", "nope", "--out", tmp_path / "x.csv") == 2

@@ -225,12 +225,18 @@ def test_no_script_no_external_resources(html):
     assert csp and "default-src 'none'" in csp[0]
 
 
-def test_every_figure_inlined(run, html):
-    """Each figure file of the run is in the report exactly once, inline; the PNGs' bytes are identical
-    to the files' (base64-decoded here)."""
+def test_every_figure_inlined(run, html, tmp_path):
+    """Each figure of the run is in the report exactly once, inline: as SVG where the run wrote one (it
+    writes PNG and SVG), else as the PNG, whose bytes are identical to the file's (base64-decoded here)."""
     page = parse(html)
-    files = sorted((run / "figures").glob("*.png"))
-    assert len(files) == 4
+    stems = sorted({p.stem for p in (run / "figures").iterdir()})
+    assert len(stems) == 4
+    assert len(page.figures) == len(stems) and all(f["svg"] for f in page.figures)
+    d = copy_run(run, tmp_path)
+    for svg in (d / "figures").glob("*.svg"):
+        svg.unlink()
+    page = parse(build_report(d))
+    files = sorted((d / "figures").glob("*.png"))
     embedded = [base64.b64decode(f["img"].split(",", 1)[1]) for f in page.figures if f["img"]]
     assert len(page.figures) == len(files)
     assert sorted(embedded) == sorted(p.read_bytes() for p in files)
@@ -256,7 +262,7 @@ def test_key_numbers_match_summary(run, html):
         assert f"{r['or_median']:.2f} ({r['or_eti95_lb']:.2f} to {r['or_eti95_ub']:.2f})" in cells
         assert f"{int(r['y_t'])}/{int(r['n_t'])} vs {int(r['y_c'])}/{int(r['n_c'])}" in cells
         assert r["nnt_eti95"] in " ".join(cells)
-    assert len(page.cells("results")) == len(summary) * 13  # 13 columns per row with one prior
+    assert len(page.cells("results")) == len(summary) * 14  # 14 columns per row (prior and bias among them)
 
 
 def test_certain_probabilities_are_not_printed_as_one(run, tmp_path):
@@ -298,11 +304,12 @@ def test_sections_follow_their_inputs(run, tmp_path):
     evalues.csv (written here) -> Sensitivity and Bias sections showing their values."""
     html = build_report(run)
     ids = set(parse(html).sections)
-    assert {"summary", "data", "priors", "results", "figures", "diagnostics", "reproduce"} <= ids
-    assert not ids & {"bias", "sensitivity"}
+    assert {"summary", "data", "priors", "results", "figures", "diagnostics", "reproduce", "bias"} <= ids
+    assert "sensitivity" not in ids  # a fit writes evalues.csv (the Bias section), not grid.csv
 
     d = copy_run(run, tmp_path)
     shutil.rmtree(d / "figures")
+    (d / "evalues.csv").unlink()
     (d / "summary.csv").unlink()
     (d / "posterior.nc").unlink()
     page = parse(build_report(d))  # the manifest still names the bundled cohort, with its sha256
@@ -379,6 +386,8 @@ def test_svg_figures_inlined_with_unique_ids(run, tmp_path):
     """A matplotlib SVG is inlined instead of the PNG of the same name, without its XML prolog,
     DOCTYPE or metadata; two SVGs' ids are made unique in the page and their references follow."""
     d = copy_run(run, tmp_path)
+    for svg in (d / "figures").glob("*.svg"):
+        svg.unlink()
     matplotlib_svg(d / "figures" / "forest.svg")
     matplotlib_svg(d / "figures" / "extra.svg", "extra")
     html = build_report(d)
@@ -416,6 +425,8 @@ def test_svg_checks_refuse_active_or_foreign_content(tmp_path):
 def test_rejected_svg_falls_back_to_png_and_says_so(run, tmp_path):
     """A hostile forest.svg is not inlined: the PNG of the same name is shown and the caption says why."""
     d = copy_run(run, tmp_path)
+    for other in (d / "figures").glob("*.svg"):
+        other.unlink()
     svg = matplotlib_svg(d / "figures" / "forest.svg")
     svg.write_text(svg.read_text().replace("</svg>", "<script>alert(1)</script></svg>"))
     html = build_report(d)
@@ -502,26 +513,21 @@ def test_title_of_a_run_being_written(run, tmp_path):
 
 
 def test_priors_of_a_several_prior_run(tmp_path):
-    """A several-prior run stores each prior's spec per prior (trees.stack_trees:
-    'bayes_rescue_per_prior'); the Priors section lists them in the manifest's order with their own
-    components (the bundled files' numbers, loaded here with load_prior)."""
+    """A several-prior run stores each prior's spec in its own <prior>/posterior.nc; the Priors section lists
+    them in the manifest's order with their own components (the bundled files' numbers, loaded here with
+    load_prior)."""
     from importlib import resources
 
-    import xarray as xr
-
     from bayes_rescue.outputs.report import prior_specs
-    from bayes_rescue.outputs.trees import stack_trees
     from bayes_rescue.priors.spec import load_prior, robustify
 
     specs = [load_prior(n) for n in ("skeptical", "enthusiastic")]
-    trees = []
-    for spec in specs:
-        t = xr.DataTree.from_dict({"/effects": xr.Dataset({"x": ("estimand", [1.0])})})
-        t.attrs.update({"bayes_rescue_prior_name": spec.name, "bayes_rescue_prior_spec": spec.to_json()})
-        trees.append(t)
-    stacked = stack_trees(trees, [s.name for s in specs])
+    attrs = {
+        f"{s.name}/posterior.nc": {"bayes_rescue_prior_name": s.name, "bayes_rescue_prior_spec": s.to_json()}
+        for s in specs
+    }
     manifest = {"priors": [{"name": "enthusiastic"}, {"name": "skeptical"}]}
-    got = prior_specs(tmp_path, manifest, {"posterior.nc": dict(stacked.attrs)})
+    got = prior_specs(tmp_path, manifest, attrs)
     assert [d["name"] for d, _ in got] == ["enthusiastic", "skeptical"]
     for (d, where), spec in zip(got, specs[::-1], strict=True):
         assert "bayes_rescue_prior_spec" in where

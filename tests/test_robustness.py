@@ -45,7 +45,7 @@ def test_edge_case_counts_fit_cleanly(tmp_path):
     p.write_text(EDGE)
     result = fit(ModelSpec(load_counts(p), load_prior("neutral"), "hierarchical"))
     assert result.passed and result.diagnostics.divergences == 0, result.diagnostics.problems()
-    rd = result.tree["effects"]["rd"].median(("chain", "draw")).to_series()
+    rd = result.effects["rd"].median(("chain", "draw")).to_series()
     assert rd["zero_all/s1"] < -0.15  # 0/10 vs 5/10
     assert rd["all_events/overall"] > 0.1  # 11/11 vs 7/11
 
@@ -60,7 +60,7 @@ def test_very_large_counts():
     data = parse_counts(BIG, source="big")
     result = fit(ModelSpec(data, load_prior("neutral"), "independent"))
     assert result.passed, result.diagnostics.problems()
-    rd = result.tree["effects"]["rd"].sel(estimand="big/overall").to_numpy().ravel()
+    rd = result.effects["rd"].sel(estimand="big/overall").to_numpy().ravel()
     assert abs(rd.mean() - 2000 / 30000) < 0.002 and 0.003 < rd.std() < 0.005
 
 
@@ -110,9 +110,9 @@ def test_interrupted_run_keeps_previous_results(tmp_path, sig):
     bystander = _spawn(["--prior", "skeptical", "--out", str(other), *TINY])
     deadline = time.time() + 120
     line = ""
-    while time.time() < deadline and "fitting prior" not in line:
+    while time.time() < deadline and "fitting '" not in line:
         line = victim.stdout.readline()
-    assert "fitting prior" in line, "the run never started sampling"
+    assert "fitting '" in line, "the run never started sampling"
     time.sleep(1.0)
     victim.send_signal(sig)
     victim.wait(timeout=60)

@@ -114,8 +114,8 @@ def test_psense_matches_arviz_summary(data):
     from bayes_rescue.priors.spec import load_prior
 
     result = fit(ModelSpec(data, load_prior("map_late"), "hierarchical"), SETTINGS, retry=False)
-    ours = power_scaling(result.tree).set_index("estimand")
-    eff = result.tree["effects"].to_dataset()[["rd"]].drop_vars(["estimand_outcome", "estimand_subgroup"])
+    ours = power_scaling(result.tree, result.effects).set_index("estimand")
+    eff = result.effects[["rd"]].drop_vars(["estimand_outcome", "estimand_subgroup"])
     tree = xr.DataTree.from_dict(
         {
             "posterior": eff,

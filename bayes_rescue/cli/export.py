@@ -25,17 +25,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export one estimand's posterior log OR as a prior file (TOML/JSON) and draws")
     p.add_argument("run_path", metavar="RUN", type=Path, help="a run folder (models/<run>) or its posterior.nc")
     p.add_argument("--outcome", required=True, help="the estimand's outcome")
-    p.add_argument("--subgroup", default="overall", help="the estimand's subgroup (overall)")
-    p.add_argument("--prior", default=None, help="which prior's posterior, for a run with several priors")
+    p.add_argument("--subgroup", default="overall", help="the estimand's subgroup (default: overall)")
+    p.add_argument("--prior", default=None, help="the prior, in a several-prior run (default: the only one)")
     p.add_argument("--to", type=Path, required=True, help="the prior file to write: FILE.toml or FILE.json")
-    p.add_argument("--draws", type=Path, default=None, help="also write the tidy draws: FILE.parquet or FILE.csv")
+    p.add_argument("--draws", type=Path, default=None, help="also write tidy draws: FILE.parquet|.csv (default: none)")
     p.add_argument(
         "--max-components",
         type=_arg("--max-components", int, lambda v: 1 <= v <= MAX_COMPONENTS, f"in 1..{MAX_COMPONENTS}"),
         default=3,
-        help="largest number of mixture components tried; chosen by BIC (3)",
+        help="largest number of mixture components tried; chosen by BIC (default: 3)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     p.set_defaults(run=run)
 
 

@@ -117,6 +117,16 @@ def add_parser(sub) -> None:
         help="also fit every prior adjusted for the bias of a non-randomised comparison (bundled: mild,"
         " observational, severe; alone: observational); default: no adjustment",
     )
+    p.add_argument(
+        "--levels",
+        type=_prob("--levels"),
+        nargs="+",
+        default=[0.95, 0.5],
+        help="with --bias: P(benefit) levels whose tipping bias is searched (default: 0.95 0.5)",
+    )
+    p.add_argument(
+        "--no-tipping", action="store_true", help="with --bias: skip the tipping-bias search (default: search)"
+    )
     p.set_defaults(run=run)
 
 
@@ -200,6 +210,7 @@ def cmd_fit(args, argv: list[str]) -> int:
             prior_draws=args.prior_draws,
             mcid=args.mcid,
             rope=args.rope,
+            tipping_levels=() if args.no_tipping else args.levels,
         )
     for r in result.failed:
         print(
@@ -220,9 +231,12 @@ def cmd_fit(args, argv: list[str]) -> int:
         figures=not args.no_figures,
         figure_formats=args.figure_format,
         command=command_line(argv),
+        argv=argv,
     )
     print()
     print(result.describe())
+    if result.bias_tipping is not None:
+        print("\n" + tipping_bias_text(result.bias_tipping))
     if result.failed:
         print(
             f"\nWARNING: diagnostics FAILED for {', '.join(r.name for r in result.failed)};"
@@ -232,6 +246,24 @@ def cmd_fit(args, argv: list[str]) -> int:
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in written.iterdir())
     print(f"\nresults written to {target}/ ({', '.join(files)})")
     return 0  # failures were written only because --keep-going asked for it
+
+
+def tipping_bias_text(tips) -> str:
+    """The tipping-bias table for the console (one line per estimand and level, at most 100 columns)."""
+    lines = [
+        "tipping bias: the bias towards apparent benefit (log OR; as ratio of ORs) at which P(benefit) falls"
+        " to the level",
+        f"{'prior':<12}{'outcome':<12}{'subgroup':<15}{'level':>6}  {'tipping':>8}  {'ROR':>6}"
+        f"  {'model mean':>10}  status",
+    ]
+    for _, r in tips.iterrows():
+        m = "n/a" if r["tipping_bias_mean"] != r["tipping_bias_mean"] else f"{r['tipping_bias_mean']:.2f}"
+        ror = "n/a" if r["tipping_ror"] != r["tipping_ror"] else f"{r['tipping_ror']:.2f}"
+        lines.append(
+            f"{str(r['prior'])[:11]:<12}{str(r['outcome'])[:11]:<12}{str(r['subgroup'])[:14]:<15}{r['level']:>6g}"
+            f"  {m:>8}  {ror:>6}  {r['model_bias_mean']:>10.2f}  {r['status']}"
+        )
+    return "\n".join(lines)
 
 
 def run(args, argv: list[str]) -> int:

@@ -13,7 +13,6 @@ whether it was registered, assumed (design file), set on the command line, or a 
 
 from __future__ import annotations
 
-import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -46,34 +45,41 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("predict", help="probability of success (assurance) of a coming trial under a run's posterior")
     p.add_argument("run_dir", metavar="RUN", type=Path, help="a run folder (models/<run>) or its posterior.nc")
-    p.add_argument("--outcome", default=None, help="the run's outcome (required unless --design sets it)")
-    p.add_argument("--subgroup", default=None, help="the run's subgroup whose posterior is used (overall)")
+    p.add_argument("--outcome", default=None, help="the run's outcome (default: the design's)")
+    p.add_argument("--subgroup", default=None, help="the run's subgroup whose posterior is used (default: overall)")
     p.add_argument(
         "--n",
         nargs="+",
         default=None,
         metavar="N",
-        help="total sample size randomised 1:1; or N_T N_C per arm; or a range of totals START:STOP:STEP",
+        help="total randomised 1:1; or N_T N_C; or totals START:STOP:STEP (default: the design's)",
     )
-    p.add_argument("--alpha", type=_prob("--alpha", 0.0, 0.5), default=None, help="test level (0.025)")
-    p.add_argument("--sided", choices=SIDES, default=None, help="alpha is one- or two-sided (one)")
-    p.add_argument("--test", choices=TESTS, default=None, help="the trial's test (z)")
+    p.add_argument(
+        "--alpha", type=_prob("--alpha", 0.0, 0.5), default=None, help="test level (default: design's, else 0.025)"
+    )
+    p.add_argument("--sided", choices=SIDES, default=None, help="alpha is one- or two-sided (default: one)")
+    p.add_argument("--test", choices=TESTS, default=None, help="the trial's test (default: the design's, else z)")
     p.add_argument(
         "--control-rate",
         type=_control_rate,
         default=None,
         help="fixed control event rate in (0, 1), keeping the posterior OR; 'posterior' = the run's (default)",
     )
-    p.add_argument("--prior", default=None, help="the prior of a several-prior run")
-    p.add_argument("--design", default=None, help="a bundled design name (rescue-end-low) or a design .toml")
+    p.add_argument("--prior", default=None, help="the prior of a several-prior run (default: the only one)")
+    p.add_argument("--design", default=None, help="bundled design (rescue-end-low) or .toml (default: none)")
     p.add_argument(
         "--bias",
         default=None,
-        help="TODO(lead): the bias-adjusted fit stored in the run (passed to load_run_draws as bias=)",
+        help="use the run's fit adjusted by this bias model (fit --bias NAME); default: the unadjusted fit",
     )
     p.add_argument("--out", type=Path, required=True, help="the output CSV")
-    p.add_argument("--figure", type=Path, default=None, help="the curve's figure for a range of --n (.png or .svg)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        help="figure of a range of --n, .png/.svg (default: beside --out)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     p.set_defaults(run=run)
 
 
@@ -191,13 +197,7 @@ def _load_draws(args, values: dict) -> dict:
     from bayes_rescue.outputs.trees import load_run_draws
 
     kwargs = {"outcome": values["outcome"], "subgroup": values["subgroup"], "prior": args.prior}
-    if args.bias is not None:
-        # TODO(lead): bias-adjusted fits are stored in the run by the bias work; load_run_draws(..., bias=NAME)
-        # selects them. Until it accepts ``bias``, the option is refused rather than silently ignored.
-        if "bias" not in inspect.signature(load_run_draws).parameters:
-            raise InputError("bias-adjusted fits cannot be read from a run by this version yet", field="--bias")
-        kwargs["bias"] = args.bias
-    return load_run_draws(args.run_dir, **kwargs)
+    return load_run_draws(args.run_dir, bias=args.bias, **kwargs)
 
 
 def _refuse_existing(path: Path, overwrite: bool, option: str) -> None:

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("report", help="write a self-contained HTML report of a run folder")
     p.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder (models/<run>)")
     p.add_argument("--out", type=Path, default=None, help="the HTML file to write (default: RUN/report.html)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report file (default: refuse)")
     p.set_defaults(run=run)
 
 

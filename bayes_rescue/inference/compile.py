@@ -37,6 +37,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -177,8 +178,8 @@ def callback_source(
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "llvmlite": __import__("llvmlite").__version__,
-        "pytensor": __import__("pytensor").__version__,
+        "llvmlite": metadata.version("llvmlite"),
+        "pytensor": metadata.version("pytensor"),
         "nutpie": nutpie.__version__,
     }
     logp_args = _shared_arguments(logp_keys, shared_data, record)

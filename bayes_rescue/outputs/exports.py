@@ -291,7 +291,7 @@ def prior_json(mixture, prov: ExportProvenance) -> str:
     Not checked in R here (no R on the build machine). One caveat follows from jsonlite's defaults: with
     exactly three components, ``fromJSON`` simplifies the two equally long ``dimnames`` vectors into a
     character matrix, which ``read_mix_json`` cannot set as dimnames (RBesT's own files have the same
-    layout); ``eval(parse(text = jsonlite::fromJSON(file)$r_code))`` works for any number of components.
+    layout); evaluating its ``r_code`` string in R works for any number of components.
 
     Parameters
     ----------

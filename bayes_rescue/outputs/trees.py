@@ -99,9 +99,11 @@ def prior_effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "over
     return effect_draws(tree, outcome=outcome, subgroup=subgroup, group="prior")
 
 
-def run_tree_path(run: str | Path, *, prior: str | None = None) -> Path:
-    """The ``posterior.nc`` of a run folder (``run`` may also name the file itself); ``prior`` names one fit
-    of a several-fit run (required there)."""
+def run_tree_path(run: str | Path, *, prior: str | None = None, bias: str | None = None) -> Path:
+    """The ``posterior.nc`` of a run folder (``run`` may also name the file itself). In a several-fit run,
+    ``prior`` names the prior and ``bias`` the bias model of the fit (``None`` or ``"none"``: the unadjusted
+    fit); ``prior`` may also be a whole fit name (``skeptical+bias-observational``) and may be left out when
+    only one fit matches."""
     run = Path(run)
     if run.suffix == ".nc":
         if not run.is_file():
@@ -113,16 +115,29 @@ def run_tree_path(run: str | Path, *, prior: str | None = None) -> Path:
     if not names:
         if not (run / TREE_FILE).is_file():
             raise InputError("is not a bayes_rescue run folder (no posterior.nc)", source=run)
+        if bias not in (None, "none"):
+            raise InputError("the run has no bias-adjusted fit (fit it with --bias)", source=run, field="--bias")
         if prior is not None and _single_name(run) not in ("", prior):
             raise InputError(f"holds one fit ('{_single_name(run)}'), not '{prior}'", source=run, field="--prior")
         return run / TREE_FILE
-    if prior is None:
+    if prior in names and bias is None:
+        return run / prior / TREE_FILE
+    suffix = "" if bias in (None, "none") else f"+bias-{bias}"
+    matches = [
+        n
+        for n in names
+        if (n.endswith(suffix) if suffix else "+bias-" not in n) and (prior is None or n == prior + suffix)
+    ]
+    if len(matches) == 1:
+        return run / matches[0] / TREE_FILE
+    what = f"prior '{prior}'" if prior else "a fit"
+    if not matches:
         raise InputError(
-            f"holds several fits ({', '.join(names)}); choose one with --prior", source=run, field="--prior"
+            f"has no {what}{' with bias ' + bias if suffix else ''}; it has {', '.join(names)}",
+            source=run,
+            field="--prior",
         )
-    if prior not in names:
-        raise InputError(f"has no fit '{prior}'; it has {', '.join(names)}", source=run, field="--prior")
-    return run / prior / TREE_FILE
+    raise InputError(f"holds several fits ({', '.join(names)}); choose one with --prior", source=run, field="--prior")
 
 
 def _single_name(run: Path) -> str:
@@ -136,7 +151,8 @@ def _single_name(run: Path) -> str:
 
 
 def load_run_draws(
-    run: str | Path, *, outcome: str, subgroup: str = "overall", prior: str | None = None
+    run: str | Path, *, outcome: str, subgroup: str = "overall", prior: str | None = None, bias: str | None = None
 ) -> dict[str, np.ndarray]:
-    """:func:`effect_draws` of one estimand of a saved run (``prior`` selects one fit of a several-fit run)."""
-    return effect_draws(load_tree(run_tree_path(run, prior=prior)), outcome=outcome, subgroup=subgroup)
+    """:func:`effect_draws` of one estimand of a saved run (``prior`` and ``bias`` select one fit of a
+    several-fit run, see :func:`run_tree_path`)."""
+    return effect_draws(load_tree(run_tree_path(run, prior=prior, bias=bias)), outcome=outcome, subgroup=subgroup)
