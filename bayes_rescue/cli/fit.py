@@ -120,13 +120,13 @@ def cmd_fit(args, argv: list[str]) -> int:
 
     import pandas as pd
 
+    from bayes_rescue import progress
     from bayes_rescue.data.counts import load_counts
     from bayes_rescue.inference.sampling import fit_many
     from bayes_rescue.inference.settings import SamplerSettings
     from bayes_rescue.model.spec import ModelSpec
     from bayes_rescue.outputs import rundir
     from bayes_rescue.outputs import trees as tree_io
-    from bayes_rescue.outputs.figures import make_figures
     from bayes_rescue.outputs.tables import describe, draws_table, summarize
     from bayes_rescue.priors.spec import discount, resolve_priors, robustify
     from bayes_rescue.versions import package_versions
@@ -167,15 +167,18 @@ def cmd_fit(args, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_DIAGNOSTICS
-    summary = pd.concat([summarize(r, mcids=mcids, rope=args.rope) for r in results], ignore_index=True)
+    summaries = progress.track(results, "summarising priors") if len(results) > 1 else results
+    summary = pd.concat([summarize(r, mcids=mcids, rope=args.rope) for r in summaries], ignore_index=True)
     single = len(results) == 1
-    with rundir.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
+    with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
         for r in results:
             r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
         trees = [r.tree for r in results]
         tree = trees[0] if single else tree_io.stack_trees(trees, [r.spec.prior.name for r in results])
         tree_io.save_tree(tree, tmp / "posterior.nc")
         if not args.no_figures:
+            from bayes_rescue.outputs.figures import make_figures  # matplotlib only when figures are drawn
+
             make_figures(results, summary, tmp / "figures")
         summary.to_csv(tmp / "summary.csv", index=False)
         rundir.write_csv(pd.concat([draws_table(r) for r in results], ignore_index=True), tmp / "draws.csv")
