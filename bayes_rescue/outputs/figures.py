@@ -20,6 +20,14 @@ from scipy import stats
 
 from bayes_rescue.model.estimands import benefit_sign
 
+#: zlib level 1 instead of Pillow's 6: about 30 ms less per figure (40% of the PNG encoding), files ~20% larger.
+PNG_KWARGS = {"compress_level": 1}
+
+
+def _png_options(path) -> dict:
+    """``savefig`` options for ``path``: the fast zlib level for a PNG, nothing for other formats."""
+    return {"pil_kwargs": PNG_KWARGS} if str(path).lower().endswith(".png") else {}
+
 
 def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
     """Per prior x estimand: posterior RD (median, 95% ETI) beside the raw RD (Newcombe 95% CI)."""
@@ -160,7 +168,7 @@ def rank_data(
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", **_png_options(path))
     plt.close(fig)
     return path
 
@@ -358,7 +366,7 @@ def plot_heatmaps(grid: pd.DataFrame, path, column: str = "p_benefit", *, robust
         ax.set_xlabel("prior centre (log OR, benefit direction)")
         ax.set_ylabel("prior sd")
     fig.colorbar(im, ax=axes[0].tolist(), label=column)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", **_png_options(path))
     plt.close(fig)
     return path
 
@@ -384,7 +392,7 @@ def plot_ranks(ranks: pd.DataFrame, path, *, n_rank_draws: int, bins: int = 10):
         ax.set_visible(False)
     fig.suptitle(f"SBC rank histograms ({n} simulations; band: 99% range under uniformity)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, **_png_options(path))
     plt.close(fig)
     return path
 
@@ -410,6 +418,6 @@ def plot_priors(specs: list[PriorSpec], data: CountsData, path: Path) -> Path:
         ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, **_png_options(path))
     plt.close(fig)
     return path
