@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from bayes_rescue import progress
 from bayes_rescue.analyses.evalues import evalues_table
 from bayes_rescue.data.counts import CountsData, load_counts
 from bayes_rescue.errors import InputError
@@ -226,7 +227,7 @@ class Result:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete; an existing folder is replaced only with ``overwrite``."""
         target = Path(folder)
-        with rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
+        with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
             self.write(tmp, figures=figures, figure_formats=figure_formats, report=report, command=command, argv=argv)
         return target
 
@@ -312,7 +313,8 @@ def fit(
         raise InputError("MCIDs and the ROPE half-width must be in (0, 1)", field="--mcid")
     t0 = time.perf_counter()
     fits = fit_many(specs, settings)
-    summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in fits], ignore_index=True)
+    each = progress.track(fits, "summarising fits") if len(fits) > 1 else fits
+    summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in each], ignore_index=True)
     result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)
     if tipping_levels and any(s.bias is not None for s in specs):
         result.bias_curve, result.bias_tipping = _bias_tipping(specs, tipping_levels)
@@ -325,7 +327,8 @@ def _bias_tipping(specs: list[ModelSpec], levels: Sequence[float]) -> tuple[pd.D
 
     curves, tips = [], []
     for s in (s for s in specs if s.bias is not None):
-        curve = bias_curve(s.data, s.prior, s.bias, kind=s.kind).assign(prior=s.prior.name, bias=s.bias.name)
+        with progress.task(f"tipping bias ({s.prior.name})"):
+            curve = bias_curve(s.data, s.prior, s.bias, kind=s.kind).assign(prior=s.prior.name, bias=s.bias.name)
         curves.append(curve)
         tips.append(tipping_bias(curve, s.bias, levels=levels).assign(prior=s.prior.name))
     return pd.concat(curves, ignore_index=True), pd.concat(tips, ignore_index=True)

@@ -1,203 +1,270 @@
-"""Benchmark (not a test): `python scripts/bench.py [--grid-points 200] [--naive-points 3]`.
+"""Benchmark (not a test) of issue 14's whole-process targets: `python scripts/bench.py [--pairs 3] [--grid]`.
 
-Each stage runs in a fresh subprocess so that its wall time and peak RSS are its own; the numbers are
-printed side by side and written to `models/bench.json`. Stages:
+Every stage is a fresh subprocess, timed from outside (wall time from start to exit, so imports,
+compilation and the interpreter's tear-down count) with its peak RSS (``os.wait4``: the largest single
+process of its tree). Our side and the reference (`scripts/bench_reference.py`, the plain PyMC script of
+the Chen overall 2x2 table) run as interleaved pairs, alternating which goes first. Figures are printed side
+by side and written to `models/bench.json`.
 
-- a_cold: `fit.py --prior skeptical` end to end in a new process (imports, compile, sample, outputs).
-- a_warm: the same analysis a second time in that process (compiled model reused): the "warm" run.
-- plain: the same analysis written the plain way (pm.sample with default settings, PyMC's prior,
-  log-likelihood and posterior-predictive samplers, the same summary), first and second run.
-- b_all: `--prior all` (7 priors) in a new process, and warm.
-- c_grid: an N-point sensitivity grid (compile once, swap priors), as `sensitivity.py` runs it: PSIS
-  reweighting of one reference fit where that passes the gate, NUTS elsewhere; and (cn) the same grid with
-  NUTS at every point.
-- d_naive: the grid the naive way, a fresh `pm.sample` of a freshly built model per point, on a few
-  points, scaled to N.
-- e_quadrature: exact 2-D quadrature of one 2x2 posterior (independent model), per posterior: the floor.
+- (a) `scripts/fit.py --prior skeptical` (figures and all), caches warm (one untimed run of each side
+  first), against the reference: median of ``--pairs`` pairs, ratio ours / reference (target <= 0.5);
+  peak RSS of ours (target <= 600 MB).
+- (b) the very first run on a fresh machine: HOME, XDG_CACHE_HOME, NUMBA_CACHE_DIR,
+  PYTENSOR_FLAGS=compiledir=..., MPLCONFIGDIR set to new empty temporary directories, for ours and for the
+  reference alike (``--cold-pairs`` pairs); ratio (target <= 1.0). Installed packages' bytecode (.pyc,
+  written by pip at install time) is kept, as on a fresh installation.
+- (c) `scripts/fit.py --prior all` in a fresh process against (a)'s, both new processes with warm caches,
+  interleaved (target <= 1.5x).
+- (d) one Python process (notebook use): fit one prior, then time a second fit of another prior, by the
+  API (`fit` + `summarize`) and by `bayes_rescue.cli.main(["fit", ...])` with every output (target <= 1.5 s).
+- `--grid` adds the sensitivity-grid stages (PSIS where it passes the gate; NUTS at every point) and the
+  naive grid (a fresh `pm.sample` per point, a few points run, scaled).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+OURS_A = ["scripts/fit.py", "--prior", "skeptical"]
+OURS_C = ["scripts/fit.py", "--prior", "all"]
+REFERENCE = ["scripts/bench_reference.py"]
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _env(extra: dict | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    return {**env, **(extra or {})}
 
 
-def stage(name: str, n_grid: int, n_naive: int) -> dict:
+def run_process(args: list[str], env: dict | None = None) -> dict:
+    """Run ``python args`` from the repository root; wall seconds, exit code, peak RSS (MB) of its tree."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err, cwd=ROOT, env=env or _env())
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read().decode("utf-8", "replace")[-1500:]
+    res = {"seconds": seconds, "rc": proc.returncode, "peak_rss_mb": usage.ru_maxrss / 1024}
+    if proc.returncode != 0:
+        res["stderr_tail"] = tail
+        print(f"  {' '.join(args)} exited {proc.returncode}:\n{tail}", file=sys.stderr)
+    return res
+
+
+def _ours(args: list[str], out: Path, env: dict | None = None) -> dict:
+    return run_process([*args, "--out", str(out), "--overwrite", "--quiet"], env)
+
+
+def _cold_env(root: Path) -> dict:
+    """Fresh, empty HOME and cache directories under ``root`` (a new machine's first run)."""
+    dirs = {k: root / k.lower() for k in ("HOME", "XDG_CACHE_HOME", "NUMBA_CACHE_DIR", "MPLCONFIGDIR", "PYTENSOR")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    env = {k: str(v) for k, v in dirs.items() if k != "PYTENSOR"}
+    env["PYTENSOR_FLAGS"] = f"compiledir={dirs['PYTENSOR']}"
+    return _env(env)
+
+
+def pairs(ours: list[str], other: list[str] | None, n: int, tmp: Path, tag: str, *, cold: bool = False) -> dict:
+    """``n`` interleaved pairs (ours, other), alternating which runs first; ``other`` a reference script or
+    another of our commands."""
+    runs: dict[str, list[dict]] = {"ours": [], "other": []}
+    for i in range(n):
+        order = ("ours", "other") if i % 2 == 0 else ("other", "ours")
+        for side in order:
+            env = _cold_env(tmp / f"{tag}-{i}-{side}-env") if cold else None
+            if side == "ours":
+                res = _ours(ours, tmp / f"{tag}-{i}-ours", env)
+            elif other[0] == "scripts/fit.py":
+                res = _ours(other, tmp / f"{tag}-{i}-other", env)
+            else:
+                res = run_process(other, env)
+            runs[side].append(res)
+            print(f"  {tag} pair {i + 1}/{n} {side}: {res['seconds']:.1f} s, {res['peak_rss_mb']:.0f} MB", flush=True)
+    return {
+        side: {
+            "seconds": [r["seconds"] for r in rs],
+            "median_seconds": statistics.median(r["seconds"] for r in rs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "rc": [r["rc"] for r in rs],
+        }
+        for side, rs in runs.items()
+    }
+
+
+def stage_d() -> dict:
+    """In one process: a first fit, then a second of another prior (API, then the command with outputs)."""
     import warnings
 
     warnings.simplefilter("ignore")
+    from bayes_rescue.cli import main
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.inference.sampling import fit
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.outputs.tables import summarize
+    from bayes_rescue.priors.spec import load_prior
+
+    data = load_counts("bundled:chen2025")
     out: dict = {}
-    t0 = time.perf_counter()
-    if name in ("a", "b"):
-        from bayes_rescue.cli import main
-
-        prior = "skeptical" if name == "a" else "all"
-        with tempfile.TemporaryDirectory() as d:
-            for run in ("cold", "warm"):
-                t = time.perf_counter()
-                rc = main(["fit", "--prior", prior, "--out", f"{d}/{run}"])
-                out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
-                out[f"{run}_rc"] = rc
-        # the NUTS run alone (warm, same settings as the fit): the part of (a)/(b) no post-processing can cut
-        from bayes_rescue.data.counts import load_counts
-        from bayes_rescue.inference.sampling import DEFAULT_CACHE, _run_nutpie
-        from bayes_rescue.inference.settings import SamplerSettings
-        from bayes_rescue.model.spec import ModelSpec
-        from bayes_rescue.priors.spec import resolve_priors
-
-        specs = [ModelSpec(load_counts("bundled:chen2025"), p) for p in resolve_priors(prior)]
-        compiled = DEFAULT_CACHE.get(specs[0]) if name == "a" else DEFAULT_CACHE.get_stacked(specs)
-        settings = SamplerSettings()
+    t = time.perf_counter()
+    summarize(fit(ModelSpec(data, load_prior("skeptical"))))
+    out["first_fit_seconds"] = time.perf_counter() - t
+    for k, prior in enumerate(("enthusiastic", "pessimistic")):
         t = time.perf_counter()
-        _run_nutpie(compiled, settings, settings.target_accept, raw=True)
-        out["nuts_seconds"] = time.perf_counter() - t
-    elif name == "plain":
-        import arviz as az
+        summarize(fit(ModelSpec(data, load_prior(prior))))
+        out[f"api_second_fit_seconds_{k}"] = time.perf_counter() - t
+    out["api_second_fit_seconds"] = min(out["api_second_fit_seconds_0"], out["api_second_fit_seconds_1"])
+    with tempfile.TemporaryDirectory() as d:
+        main(["fit", "--prior", "skeptical", "--out", f"{d}/first", "--quiet"])  # figures' first draw paid
+        t = time.perf_counter()
+        out["cli_rc"] = main(["fit", "--prior", "neutral", "--out", f"{d}/second", "--quiet"])
+        out["cli_second_fit_seconds"] = time.perf_counter() - t
+    return out
+
+
+def stage_grid(name: str, n_grid: int, n_naive: int) -> dict:
+    """The sensitivity-grid stages of the earlier bench: ``c`` (PSIS where it passes, else NUTS), ``cn``
+    (NUTS at every point), ``naive`` (a fresh pm.sample per point)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import numpy as np
+
+    from bayes_rescue.analyses.sensitivity import grid_prior, points_failing_gate, sensitivity_grid
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.inference.sampling import DEFAULT_CACHE
+    from bayes_rescue.model.spec import ModelSpec
+
+    data = load_counts("bundled:chen2025")
+    out: dict = {}
+    if name == "naive":
         import pymc as pm
 
-        from bayes_rescue.data.counts import load_counts
         from bayes_rescue.model.build import build_model
-        from bayes_rescue.model.spec import ModelSpec
-        from bayes_rescue.priors.spec import load_prior
 
-        for run in ("cold", "warm"):
-            t = time.perf_counter()
-            spec = ModelSpec(load_counts("bundled:chen2025"), load_prior("skeptical"), "hierarchical")
-            with build_model(spec):
-                idata = pm.sample(random_seed=1, progressbar=False)
-                prior = pm.sample_prior_predictive(random_seed=2)
-                idata["prior"] = prior["prior"]
-                idata["prior_predictive"] = prior["prior_predictive"]
-                pm.compute_log_likelihood(idata, progressbar=False)
-                pm.sample_posterior_predictive(idata, extend_inferencedata=True, progressbar=False)
-            az.summary(idata, var_names=["log_or"], ci_prob=0.95, ci_kind="eti")
-            out[f"{run}_seconds"] = time.perf_counter() - t + (t - t0 if run == "cold" else 0)
-    elif name in ("c", "cn"):
-        from bayes_rescue.analyses.sensitivity import points_failing_gate, sensitivity_grid
-        from bayes_rescue.data.counts import load_counts
-
-        data = load_counts("bundled:chen2025")
-        side = round((n_grid / 2) ** 0.5)
-        import numpy as np
-
-        from bayes_rescue.analyses.sensitivity import grid_prior
-        from bayes_rescue.inference.sampling import DEFAULT_CACHE
-        from bayes_rescue.model.spec import ModelSpec
-
-        t = time.perf_counter()
-        DEFAULT_CACHE.get(ModelSpec(data, grid_prior(data, 0.0, 1.0), "hierarchical"))  # the one compile
-        out["compile_seconds"] = time.perf_counter() - t
-        t = time.perf_counter()
-        grid = sensitivity_grid(
-            data,
-            centres=np.linspace(-1, 1.5, side),
-            sds=np.geomspace(0.2, 3, side),
-            robust=(0.0, 0.2),
-            method="auto" if name == "c" else "nuts",
-        )
-        out["points"] = 2 * side * side
-        out["seconds_warm"] = time.perf_counter() - t
-        out["seconds"] = out["seconds_warm"] + out["compile_seconds"]
-        out["seconds_incl_import"] = time.perf_counter() - t0
-        out["worst_rhat"] = float(grid["rhat_max"].max())
-        out["worst_ess"] = float(grid["ess_min"].min())
-        out["max_divergences"] = int(grid["divergences"].max())
-        out["points_failing_gate"] = points_failing_gate(grid)
-        by_point = grid.groupby(["centre_benefit", "sd", "robust"])
-        out["points_retried"] = int((by_point["attempts"].max() > 1).sum())
-        out["points_psis"] = int((by_point["method"].first() == "psis").sum())
-    elif name == "d":
-        import pymc as pm
-
-        from bayes_rescue.analyses.sensitivity import grid_prior
-        from bayes_rescue.data.counts import load_counts
-        from bayes_rescue.model.build import build_model
-        from bayes_rescue.model.spec import ModelSpec
-
-        data = load_counts("bundled:chen2025")
         t = time.perf_counter()
         for i in range(n_naive):
             with build_model(ModelSpec(data, grid_prior(data, 0.1 * i, 0.5 + 0.1 * i), "hierarchical")):
                 pm.sample(random_seed=i, progressbar=False)
-        per = (time.perf_counter() - t) / n_naive
-        out["points_run"] = n_naive
-        out["seconds_per_point"] = per
-        out["seconds_scaled_to_grid"] = per * n_grid
-    elif name == "e":
-        sys.path.insert(0, str(ROOT / "tests"))
-        from quadrature import reference_summary
-
-        reps = 5
-        t = time.perf_counter()
-        for _ in range(reps):
-            reference_summary(13, 17, 6, 19, direction="higher", weights=[1.0], means=[0.0], sds=[0.53])
-        out["seconds_per_posterior"] = (time.perf_counter() - t) / reps
-    out["peak_rss_mb"] = _peak_mb()
+        out["seconds_per_point"] = (time.perf_counter() - t) / n_naive
+        out["seconds_scaled_to_grid"] = out["seconds_per_point"] * n_grid
+        return out
+    side = round((n_grid / 2) ** 0.5)
+    t = time.perf_counter()
+    DEFAULT_CACHE.get(ModelSpec(data, grid_prior(data, 0.0, 1.0), "hierarchical"))  # the one compile
+    out["compile_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    grid = sensitivity_grid(
+        data,
+        centres=np.linspace(-1, 1.5, side),
+        sds=np.geomspace(0.2, 3, side),
+        robust=(0.0, 0.2),
+        method="auto" if name == "c" else "nuts",
+    )
+    out["points"] = 2 * side * side
+    out["seconds_warm"] = time.perf_counter() - t
+    out["seconds"] = out["seconds_warm"] + out["compile_seconds"]
+    by_point = grid.groupby(["centre_benefit", "sd", "robust"])
+    out["points_psis"] = int((by_point["method"].first() == "psis").sum())
+    out["points_failing_gate"] = points_failing_gate(grid)
+    out["worst_rhat"] = float(grid["rhat_max"].max())
+    out["worst_ess"] = float(grid["ess_min"].min())
     return out
+
+
+def _stage_process(name: str, args: argparse.Namespace) -> dict:
+    cmd = [__file__, "--stage", name, "--grid-points", str(args.grid_points), "--naive-points", str(args.naive_points)]
+    with tempfile.TemporaryFile() as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *cmd], stdout=out, cwd=ROOT, env=_env())
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        text = out.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"stage {name} failed")
+    return {
+        **json.loads(text.strip().splitlines()[-1]),
+        "process_seconds": seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def _range(xs: list[float]) -> str:
+    return f"{min(xs):.1f}-{max(xs):.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pairs", type=int, default=3, help="interleaved pairs for (a) and (c) (3)")
+    p.add_argument("--cold-pairs", type=int, default=1, help="pairs of first runs on empty caches for (b) (1)")
+    p.add_argument("--grid", action="store_true", help="also the sensitivity-grid stages")
     p.add_argument("--grid-points", type=int, default=200)
     p.add_argument("--naive-points", type=int, default=3)
     p.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=ROOT / "models" / "bench.json")
     args = p.parse_args(argv)
     if args.stage:
-        print(json.dumps(stage(args.stage, args.grid_points, args.naive_points)))
+        res = stage_d() if args.stage == "d" else stage_grid(args.stage, args.grid_points, args.naive_points)
+        print(json.dumps(res))
         return 0
-    results = {}
-    for name in ("a", "plain", "b", "c", "cn", "d", "e"):
-        print(f"running stage {name} ...", flush=True)
-        cmd = [
-            sys.executable,
-            __file__,
-            "--stage",
-            name,
-            "--grid-points",
-            str(args.grid_points),
-            "--naive-points",
-            str(args.naive_points),
-        ]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-        if res.returncode != 0:
-            print(res.stderr[-2000:], file=sys.stderr)
-            return 1
-        results[name] = json.loads(res.stdout.strip().splitlines()[-1])
-    a, plain, b, c, cn, d, e = (results[k] for k in ("a", "plain", "b", "c", "cn", "d", "e"))
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as d:
+        tmp = Path(d)
+        print("warming caches (untimed): one run of each ...", flush=True)
+        results["warmup"] = {"ours": _ours(OURS_A, tmp / "warm-ours"), "reference": run_process(REFERENCE)}
+        print("(a) fit --prior skeptical vs the plain PyMC script, caches warm ...", flush=True)
+        results["a"] = pairs(OURS_A, REFERENCE, args.pairs, tmp, "a")
+        print("(b) first runs on empty HOME and caches ...", flush=True)
+        results["b"] = pairs(OURS_A, REFERENCE, args.cold_pairs, tmp, "b", cold=True)
+        print("(c) fit --prior all vs fit --prior skeptical, fresh processes ...", flush=True)
+        results["c"] = pairs(OURS_C, OURS_A, args.pairs, tmp, "c")
+    print("(d) a second fit in one process ...", flush=True)
+    results["d"] = _stage_process("d", args)
+    if args.grid:
+        for name in ("c", "cn", "naive"):
+            print(f"grid stage {name} ...", flush=True)
+            results[f"grid_{name}"] = _stage_process(name, args)
+    a, b, c, dd = results["a"], results["b"], results["c"], results["d"]
+    ratio_a = a["ours"]["median_seconds"] / a["other"]["median_seconds"]
+    ratio_b = b["ours"]["median_seconds"] / b["other"]["median_seconds"]
+    ratio_c = c["ours"]["median_seconds"] / c["other"]["median_seconds"]
+    fastest_a = min(a["ours"]["seconds"]) / min(a["other"]["seconds"])  # less sensitive to other load
+    fastest_c = min(c["ours"]["seconds"]) / min(c["other"]["seconds"])
+    ok = lambda good: "met" if good else "NOT met"  # noqa: E731
     lines = [
-        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
-        f"(a) fit --prior skeptical end to end: cold process {a['cold_seconds']:.1f} s, warm {a['warm_seconds']:.1f} s; peak RSS {a['peak_rss_mb']:.0f} MB",
-        f"    plain PyMC (pm.sample defaults + PyMC prior/log-lik/predictive): cold {plain['cold_seconds']:.1f} s, warm {plain['warm_seconds']:.1f} s;"
-        f" ratio plain/ours: cold {plain['cold_seconds'] / a['cold_seconds']:.1f}x, warm {plain['warm_seconds'] / a['warm_seconds']:.1f}x",
-        f"(b) --prior all (7 priors): cold {b['cold_seconds']:.1f} s, warm {b['warm_seconds']:.1f} s = {b['warm_seconds'] / a['warm_seconds']:.1f}x (a) warm; peak RSS {b['peak_rss_mb']:.0f} MB",
-        f"    the NUTS run alone (4 x (1000 + 1000) draws): (a) one prior {a['nuts_seconds']:.2f} s, (b) seven priors stacked {b['nuts_seconds']:.2f} s = {b['nuts_seconds'] / a['warm_seconds']:.2f}x (a) warm end to end",
-        *(
-            f"{label} {g['points']}-point sensitivity grid, {how}: {g['seconds']:.1f} s with the one compile ({g['compile_seconds']:.1f} s), {g['seconds_warm']:.1f} s warm; peak RSS {g['peak_rss_mb']:.0f} MB;"
-            f" points by PSIS {g['points_psis']}, by NUTS {g['points'] - g['points_psis']}; worst R-hat {g['worst_rhat']:.4f}, min ESS {g['worst_ess']:.0f}, max divergences {g['max_divergences']},"
-            f" NUTS points retried {g['points_retried']}, failing the gate after the retry {g['points_failing_gate']}"
-            for label, how, g in (
-                ("(c)", "PSIS where it passes the gate, else NUTS", c),
-                ("   ", "NUTS at every point", cn),
-            )
-        ),
-        f"(d) naive grid (fresh pm.sample per point, {d['points_run']} points run, scaled): {d['seconds_scaled_to_grid']:.0f} s;"
-        f" ratio naive/ours {d['seconds_scaled_to_grid'] / c['seconds'] * c['points'] / args.grid_points:.0f}x (NUTS at every point: {d['seconds_scaled_to_grid'] / cn['seconds'] * cn['points'] / args.grid_points:.0f}x); peak RSS {d['peak_rss_mb']:.0f} MB",
-        f"(e) exact quadrature, one 2x2 posterior: {1000 * e['seconds_per_posterior']:.0f} ms",
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average at the end {os.getloadavg()[0]:.1f}"
+        f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python scripts/bench.py --pairs {args.pairs})",
+        f"(a) fit.py --prior skeptical, new process, caches warm: ours {a['ours']['median_seconds']:.1f} s (median; {_range(a['ours']['seconds'])}),"
+        f" plain PyMC script {a['other']['median_seconds']:.1f} s ({_range(a['other']['seconds'])}); ratio {ratio_a:.2f} (target <= 0.5: {ok(ratio_a <= 0.5)}); fastest run each {fastest_a:.2f}",
+        f"    peak RSS: ours {a['ours']['peak_rss_mb']:.0f} MB (target <= 600: {ok(a['ours']['peak_rss_mb'] <= 600)}), plain PyMC {a['other']['peak_rss_mb']:.0f} MB (largest single process)",
+        f"(b) first run, empty HOME and caches: ours {b['ours']['median_seconds']:.1f} s, plain PyMC script {b['other']['median_seconds']:.1f} s;"
+        f" ratio {ratio_b:.2f} (target <= 1.0: {ok(ratio_b <= 1.0)}); peak RSS ours {b['ours']['peak_rss_mb']:.0f} MB",
+        f"(c) fit.py --prior all (7 priors), new process: {c['ours']['median_seconds']:.1f} s ({_range(c['ours']['seconds'])}) against (a)'s"
+        f" {c['other']['median_seconds']:.1f} s in the same pairs = {ratio_c:.2f}x (target <= 1.5: {ok(ratio_c <= 1.5)}), fastest run each {fastest_c:.2f}x; peak RSS {c['ours']['peak_rss_mb']:.0f} MB",
+        f"(d) one process, a second fit of another prior: API fit() + summarize {dd['api_second_fit_seconds']:.2f} s (target <= 1.5: {ok(dd['api_second_fit_seconds'] <= 1.5)});"
+        f" the fit command with every output {dd['cli_second_fit_seconds']:.2f} s; (the first fit {dd['first_fit_seconds']:.1f} s)",
     ]
+    if args.grid:
+        g, gn, nv = results["grid_c"], results["grid_cn"], results["grid_naive"]
+        lines += [
+            f"(grid) {g['points']}-point sensitivity grid, PSIS where it passes the gate: {g['seconds']:.1f} s with the one compile ({g['compile_seconds']:.1f} s);"
+            f" points by PSIS {g['points_psis']}; worst R-hat {g['worst_rhat']:.4f}, min ESS {g['worst_ess']:.0f}, failing the gate {g['points_failing_gate']}; peak RSS {g['peak_rss_mb']:.0f} MB",
+            f"       NUTS at every point: {gn['seconds']:.1f} s; naive (fresh pm.sample per point, scaled to {args.grid_points}): {nv['seconds_scaled_to_grid']:.0f} s"
+            f" = {nv['seconds_scaled_to_grid'] / g['seconds'] * g['points'] / args.grid_points:.0f}x ours",
+        ]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"results": results, "report": lines}, indent=2))

@@ -2,6 +2,7 @@
 
 import sys
 
+from bayes_rescue.cli import exit_fast
 from bayes_rescue.cli import main as cli_main
 
 
@@ -10,4 +11,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_fast(main())  # no interpreter tear-down once every file is written

@@ -15,6 +15,7 @@ RANK = {
     "errors": 0,
     "_memo": 0,
     "versions": 0,
+    "progress": 0,
     "data": 1,
     "priors": 2,
     "model": 3,

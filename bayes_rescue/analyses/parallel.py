@@ -1,6 +1,7 @@
 """Independent tasks on Dask: a local cluster on this machine's cores, or an existing scheduler.
 
-``with dask_map(None) as mapper`` runs in this process (serial); ``dask_map("local")`` starts a
+``with dask_map(None) as mapper`` runs in this process (serial, lazily: a task runs when its result is
+asked for, so a caller can show progress per task); ``dask_map("local")`` starts a
 ``dask.distributed.LocalCluster`` with one single-threaded worker process per core (scheduler and workers
 on loopback) and closes it afterwards; ``dask_map("tcp://host:8786")`` uses that scheduler. Each task
 carries its own seed, so results are identical wherever a task runs; each worker process keeps its own
@@ -17,10 +18,11 @@ from bayes_rescue.errors import InputError
 
 
 @contextlib.contextmanager
-def dask_map(scheduler: str | None) -> Iterator[Callable[[Callable, Iterable], list]]:
-    """A ``map(fn, tasks) -> list`` running on Dask (see the module docstring)."""
+def dask_map(scheduler: str | None) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
+    """A ``map(fn, tasks)`` returning an iterator over the results in the order of ``tasks``, running in
+    this process or on Dask (see the module docstring). Consume it inside the ``with`` block."""
     if scheduler in (None, "", "serial"):
-        yield lambda fn, tasks: [fn(t) for t in tasks]
+        yield map
         return
     try:
         from dask.distributed import Client, LocalCluster
@@ -43,9 +45,9 @@ def dask_map(scheduler: str | None) -> Iterator[Callable[[Callable, Iterable], l
             raise InputError(f"cannot reach the Dask scheduler ({exc})", field="--scheduler") from None
     try:
 
-        def mapper(fn: Callable, tasks: Iterable) -> list:
-            futures = client.map(fn, list(tasks), pure=False)
-            return client.gather(futures)
+        def mapper(fn: Callable, tasks: Iterable) -> Iterator:
+            futures = client.map(fn, list(tasks), pure=False)  # all submitted now
+            return (f.result() for f in futures)  # each result as soon as it and those before it are done
 
         yield mapper
     finally:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from bayes_rescue import progress
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.inference.derived import effects
 from bayes_rescue.inference.diagnostics import ESS_MIN, diagnose_effects
@@ -306,16 +307,20 @@ def sensitivity_grid(
     uses the same seed, so the result does not depend on where a point ran.
     """
     tasks = [(data, kind, c, s, r, settings, tuple(mcids)) for r in robust for s in sds for c in centres]
-    reweighter = _reweighter_for(method, data, kind, settings, reference_settings)
+    with progress.task("sensitivity grid: reference fit"):
+        reweighter = _reweighter_for(method, data, kind, settings, reference_settings)
     done: dict[int, list[dict]] = {}
-    for i, (_, _, c, s, r, _, m) in enumerate(tasks):
-        rows = reweighter.rows(grid_prior(data, c, s, r), m) if reweighter is not None else None
-        if rows is not None:
-            done[i] = [{"centre_benefit": c, "sd": s, "robust": r, **row} for row in rows]
-    pending = [i for i in range(len(tasks)) if i not in done]
-    mapper = map if map_fn is None else map_fn
-    for i, part in zip(pending, mapper(_grid_task, [tasks[i] for i in pending]), strict=True):
-        done[i] = part
+    with progress.task("sensitivity grid: points", total=len(tasks)) as advance:
+        for i, (_, _, c, s, r, _, m) in enumerate(tasks):
+            rows = reweighter.rows(grid_prior(data, c, s, r), m) if reweighter is not None else None
+            if rows is not None:
+                done[i] = [{"centre_benefit": c, "sd": s, "robust": r, **row} for row in rows]
+                advance()
+        pending = [i for i in range(len(tasks)) if i not in done]
+        mapper = map if map_fn is None else map_fn
+        for i, part in zip(pending, mapper(_grid_task, [tasks[i] for i in pending]), strict=True):
+            done[i] = part
+            advance()
     return pd.DataFrame([row for i in range(len(tasks)) for row in done[i]])
 
 
@@ -345,8 +350,29 @@ def tipping_points(
     function of the prior, which suits root-finding) and otherwise fits by NUTS with the one seed.
     """
     cache = DEFAULT_CACHE if cache is None else cache
+    with progress.task("tipping points: reference fit"):
+        reweighter = _reweighter_for(method, data, kind, settings, reference_settings, cache)
+    with progress.task("tipping points: prior evaluations") as advance:
+        return _tipping_search(
+            data, kind, levels, settings, sd_bounds, centre_sd, centre_bounds, cache, reweighter, advance
+        )
+
+
+def _tipping_search(
+    data: CountsData,
+    kind: str,
+    levels: Sequence[float],
+    settings: SamplerSettings,
+    sd_bounds: tuple[float, float],
+    centre_sd: float,
+    centre_bounds: tuple[float, float],
+    cache: ModelCache,
+    reweighter: ImportanceReweighter | None,
+    advance: Callable[[], None],
+) -> pd.DataFrame:
+    """The root-finding of :func:`tipping_points` (its arguments, and the reference reweighter); calls
+    ``advance()`` once per prior evaluated."""
     memo: dict[tuple[float, float], pd.DataFrame] = {}
-    reweighter = _reweighter_for(method, data, kind, settings, reference_settings, cache)
 
     def at(centre: float, sd: float) -> pd.DataFrame:
         key = (round(centre, 12), round(sd, 12))
@@ -356,6 +382,7 @@ def tipping_points(
             if rows is None:
                 rows = _point_rows(data, kind, prior, settings, (), cache)
             memo[key] = pd.DataFrame(rows).set_index(["outcome", "subgroup"])
+            advance()
         return memo[key]
 
     def solve(f, a: float, b: float, xtol: float) -> tuple[str, float]:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from bayes_rescue import progress
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.inference.derived import prior_draws
 from bayes_rescue.inference.sampling import (
@@ -98,7 +99,7 @@ def sbc(
         t = {n: truth[n].isel(chain=0, draw=s).to_numpy() for n in names}
         tasks.append((data, prior, kind, settings, s, t))
     rows = (map if map_fn is None else map_fn)(_sbc_task, tasks)
-    return pd.DataFrame(list(rows))
+    return pd.DataFrame(list(progress.track(rows, "SBC replicates", total=len(tasks))))
 
 
 #: SBC settings of the meta-analysis: the funnel in (mu, tau, z) calls for a higher target acceptance,
@@ -114,8 +115,9 @@ def _map_compiled(counts: pd.DataFrame):
 
     key = tuple(counts[["trial", "n_t", "n_c"]].itertuples(index=False, name=None))
     if key not in _MAP_COMPILED:
-        model = build_map_model(counts, shared_counts=True)
-        _MAP_COMPILED[key] = compile_model(model, initial_points=_initial_overrides(model))
+        with progress.task("compiling meta-analysis model ..."):
+            model = build_map_model(counts, shared_counts=True)
+            _MAP_COMPILED[key] = compile_model(model, initial_points=_initial_overrides(model))
     return _MAP_COMPILED[key]
 
 
@@ -160,7 +162,8 @@ def sbc_map(
     tau = np.abs(rng.normal(0.0, TAU_SD, n_sims))
     theta = mu[:, None] + tau[:, None] * rng.normal(0.0, 1.0, (n_sims, k))
     tasks = [(counts, settings, s, {"b": b[s], "mu": mu[s], "tau": tau[s], "theta": theta[s]}) for s in range(n_sims)]
-    return pd.DataFrame(list((map if map_fn is None else map_fn)(_sbc_map_task, tasks)))
+    rows = (map if map_fn is None else map_fn)(_sbc_map_task, tasks)
+    return pd.DataFrame(list(progress.track(rows, "SBC replicates (meta-analysis)", total=len(tasks))))
 
 
 def uniformity(ranks: pd.DataFrame, *, bins: int = 10, n_rank_draws: int = N_RANK_DRAWS) -> pd.DataFrame:

@@ -1,7 +1,6 @@
-"""``python -m bayes_rescue.cli`` = ``bayes-rescue`` (for a source tree without the installed entry point)."""
+"""``python -m bayes_rescue.cli <command> [options]`` = ``bayes-rescue <command> [options]``."""
 
-import sys
+from bayes_rescue.cli import console_main
 
-from bayes_rescue.cli import main
-
-sys.exit(main())
+if __name__ == "__main__":
+    console_main()

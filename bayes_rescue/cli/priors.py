@@ -44,7 +44,6 @@ def add_parser(sub) -> None:
 
 def cmd_priors(args) -> int:
     from bayes_rescue.data.counts import load_counts
-    from bayes_rescue.outputs.figures import plot_priors
     from bayes_rescue.priors.report import describe_priors, prior_table
     from bayes_rescue.priors.spec import resolve_priors, robustify
 
@@ -67,6 +66,8 @@ def cmd_priors(args) -> int:
         table.to_csv(args.out, index=False)
         print(f"table written to {args.out}")
     if args.plot is not None:
+        from bayes_rescue.outputs.figures import plot_priors  # matplotlib only when a figure is drawn
+
         print(f"figure written to {plot_priors(specs, data, args.plot)}")
     return 0
 

@@ -18,6 +18,7 @@ import nutpie
 import pymc as pm
 import xarray as xr
 
+from bayes_rescue import progress
 from bayes_rescue.inference.compile import compile_model
 from bayes_rescue.inference.derived import complete_tree, effects, grid_effects
 from bayes_rescue.inference.diagnostics import Diagnostics, diagnose_effects
@@ -137,8 +138,9 @@ class ModelCache:
 
     def _compiled_for(self, key: tuple, build):
         if key not in self._compiled:
-            model = build()
-            self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
+            with progress.task("compiling model ..."):
+                model = build()
+                self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
             self.compilations += 1
         return self._compiled[key]
 
@@ -160,7 +162,10 @@ DEFAULT_CACHE = ModelCache()
 
 
 def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
-    """nutpie NUTS on a compiled model with ``settings`` (draws, tune, chains, seed) at ``target_accept``."""
+    """nutpie NUTS on a compiled model with ``settings`` (draws, tune, chains, seed) at ``target_accept``.
+
+    nutpie's own per-chain progress table is shown on a terminal when no other progress is on screen
+    (:func:`bayes_rescue.progress.sampler_bar`)."""
     return nutpie.sample(
         compiled,
         draws=settings.draws,
@@ -168,7 +173,7 @@ def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, ra
         chains=settings.chains,
         seed=settings.seed,
         target_accept=target_accept,
-        progress_bar=False,
+        progress_bar=progress.sampler_bar(),
         return_raw_trace=raw,
     )
 

@@ -38,6 +38,9 @@ MIN_FONT_PT = 7.0
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_FORMATS = ("png", "svg")
 PNG_DPI = 300
+#: zlib level 1 instead of Pillow's default 6 for PNGs: the four 300-dpi PNGs of a fit encode in 190 instead of
+#: 270 ms, 13% larger.
+PNG_PIL_OPTIONS = {"compress_level": 1}
 #: Style of every figure: sizes in points at print size, editable SVG text, TrueType in PDF.
 STYLE = {
     "font.size": 7.5,
@@ -155,7 +158,8 @@ def _save(fig, path: Path, formats: Sequence[str] | None = None) -> Path:
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
         meta = {"Date": None} if fmt in ("svg", "pdf") else {}  # no creation time: the same figure, the same file
-        fig.savefig(out, dpi=PNG_DPI, bbox_inches=bbox, metadata=meta)
+        fast_png = {"pil_kwargs": PNG_PIL_OPTIONS} if fmt == "png" else {}
+        fig.savefig(out, dpi=PNG_DPI, bbox_inches=bbox, metadata=meta, **fast_png)
         written.append(out)
     plt.close(fig)
     return written[0]
