@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up: find a Python >= 3.12, make .venv, install the package with its dev extras.
-# Re-running is cheap: the install is redone only when pyproject.toml changes.
+# Re-running is cheap: the install is redone only when pyproject.toml or constraints.txt changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +29,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.
   rm -rf .venv
   "$py" -m venv .venv
 fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing bayes_rescue and its dependencies into .venv" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  # the tested versions (constraints.txt), so a fresh machine gets what CI tested
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

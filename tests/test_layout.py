@@ -64,3 +64,20 @@ def test_no_import_runs_back_up():
             elif RANK[layer] > RANK[own] or (RANK[layer] == RANK[own] == 5 and layer != own):
                 bad.append(f"{module} ({own}) imports {target} ({layer})")
     assert not bad, "\n".join(bad)
+
+
+def test_missing_dask_is_a_clear_input_error(monkeypatch):
+    """Dask is an optional extra: without it, asking for a Dask scheduler is exit-2 input, naming the extra."""
+    import sys
+
+    import pytest
+
+    from bayes_rescue.analyses.parallel import dask_map
+    from bayes_rescue.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if not installed
+    with pytest.raises(InputError, match=r"bayes_rescue\[parallel\]"):
+        with dask_map("local"):
+            pass
+    with dask_map("serial") as mapper:  # the default needs no Dask
+        assert list(mapper(abs, [-1, 2])) == [1, 2]

@@ -26,8 +26,10 @@ def dask_map(scheduler: str | None) -> Iterator[Callable[[Callable, Iterable], I
         return
     try:
         from dask.distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - dask is a dependency
-        raise InputError("dask.distributed is not installed", field="--scheduler") from None
+    except ImportError:
+        raise InputError(
+            "needs dask.distributed, which is not installed: pip install 'bayes_rescue[parallel]'", field="--scheduler"
+        ) from None
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(
