@@ -41,7 +41,7 @@ def build_parser() -> _Parser:
         importlib.import_module(f"bayes_rescue.cli.{name}").add_parser(sub)
     for parser in sub.choices.values():
         parser.add_argument(
-            "--quiet", action="store_true", help="no progress display (it is shown only on a terminal anyway)"
+            "--quiet", action="store_true", help="no progress display (default: shown on a terminal only)"
         )
     return p
 
