@@ -55,3 +55,54 @@ class InputError(ValueError):
 
 class ConvergenceError(RuntimeError):
     """The sampler did not meet the diagnostics gate, even after a retry."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop with SIGTERM.
+
+    A subclass of :class:`KeyboardInterrupt`, so that every clean-up path that handles Ctrl-C (the
+    temporary run folder, the run lock, nutpie's sampler) handles SIGTERM the same way."""
+
+
+#: The signal that interrupted this process (set by :func:`install_signal_handlers`' handlers), or None.
+_RECEIVED: list[int] = []
+
+
+def received_signal() -> int | None:
+    """The number of the first SIGINT/SIGTERM received since the handlers were installed, else None.
+
+    nutpie answers an interrupt by returning the draws made so far; the sampling code asks this to tell
+    such a partial trace from a finished one even when the trace happens to have full length."""
+    return _RECEIVED[0] if _RECEIVED else None
+
+
+def install_signal_handlers():
+    """Make SIGINT raise :class:`KeyboardInterrupt` and SIGTERM raise :class:`Terminated`, and remember
+    which arrived first (:func:`received_signal`). Only possible in the main thread; elsewhere a no-op.
+
+    Returns
+    -------
+    A function that puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    _RECEIVED.clear()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):
+        if not _RECEIVED:
+            _RECEIVED.append(signum)
+        if signum == signal.SIGTERM:
+            raise Terminated("terminated (SIGTERM)")
+        raise KeyboardInterrupt("interrupted (SIGINT)")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+    return restore

@@ -13,12 +13,14 @@ from pathlib import Path
 from bayes_rescue.cli._args import (
     EXIT_DIAGNOSTICS,
     EXIT_NOT_REPRODUCED,
+    MIN_DRAWS,
     _discount,
     _positive_int,
     _prob,
     _seed,
     _target_dir,
     _unit,
+    check_total_draws,
 )
 from bayes_rescue.errors import InputError
 
@@ -29,12 +31,15 @@ def add_parser(sub) -> None:
         "--rerun",
         type=Path,
         default=None,
-        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws",
+        help="rerun the run recorded in this manifest.json from the inputs and settings kept in its folder, into"
+        " a new folder (or --out; no other option is allowed), and compare summary and draws",
     )
     p.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
     p.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
     p.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
-    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (1000)")
+    p.add_argument(
+        "--draws", type=_positive_int("--draws", MIN_DRAWS), default=1000, help="draws per chain (1000; 4 to 100000)"
+    )
     p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
     p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
     p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (20250531)")
@@ -75,36 +80,74 @@ def _run_name(args) -> str:
     return f"{data}-{prior}-{args.model}-{stamp}"
 
 
-def cmd_rerun(manifest_path: Path) -> int:
-    """Rerun a recorded fit into ``<run>-rerun-<time>`` and compare summary.csv and draws.csv hashes."""
-    from bayes_rescue.cli import main as cli_main
-    from bayes_rescue.outputs import rundir
+def _given_options(args) -> list[str]:
+    """Options of ``fit`` given with a value other than their default, except ``--rerun`` and ``--out``."""
+    from bayes_rescue.cli import build_parser
 
-    if not manifest_path.is_file():
-        raise InputError("no such manifest file", source=manifest_path, field="--rerun")
-    try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        argv = [str(a) for a in manifest["argv"]]
-        recorded = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InputError(f"is not a bayes_rescue manifest ({exc})", source=manifest_path, field="--rerun") from None
-    drop_value, drop_flag = {"--out", "--name", "--rerun"}, {"--overwrite"}
-    kept, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in drop_value:
-            skip = True
-            continue
-        if a in drop_flag or any(a.startswith(f"{d}=") for d in drop_value):
-            continue
-        kept.append(a)
+    defaults = vars(build_parser().parse_args(["fit"]))
+    return [
+        "--" + k.replace("_", "-")
+        for k, v in vars(args).items()
+        if k not in ("rerun", "out", "run", "command") and defaults.get(k) != v
+    ]
+
+
+def cmd_rerun(args) -> int:
+    """Rerun a recorded fit from its folder alone and compare summary.csv and draws.csv hashes.
+
+    The data and priors are the byte-for-byte copies in the run's ``inputs/`` (their hashes checked
+    against the manifest), the settings the manifest's typed ``rerun`` table, checked again by this
+    parser; nothing the manifest says is used as a path. The rerun goes to ``--out`` or to
+    ``<run>-rerun-<UTC time>`` beside the run. Any other option is refused (exit 2): the point of a rerun
+    is to run the same thing again. Installed versions that differ from the recorded ones are reported
+    and the comparison is still made."""
+    from bayes_rescue.cli import build_parser
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import manifest as mf
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.spec import load_prior
+    from bayes_rescue.versions import package_versions
+
+    extra = _given_options(args)
+    if extra:
+        raise InputError(
+            f"--rerun takes no other option than --out (got {', '.join(extra)}); a rerun repeats the recorded settings",
+            field="--rerun",
+        )
+    manifest_path = args.rerun
+    doc = mf.read_manifest(manifest_path)
+    settings = mf.rerun_settings(doc, manifest_path)
+    recorded = doc.get("files")
+    if not isinstance(recorded, dict) or not all(
+        isinstance(recorded.get(f), str) for f in ("summary.csv", "draws.csv")
+    ):
+        raise InputError("has no hashes of summary.csv and draws.csv", source=manifest_path, field="files")
     run_dir = manifest_path.parent
+    data_path, prior_paths = mf.verify_inputs(doc, run_dir, manifest_path)
+    rerun_args = build_parser().parse_args(["fit", *mf.settings_argv(settings)])
+    data = load_counts(data_path)
+    priors = [load_prior(p) for p in prior_paths]
+    if data.sha256 != doc["inputs"]["data"] or [p.sha256 for p in priors] != doc["inputs"]["priors"]:
+        raise InputError("inputs changed while being read", source=run_dir / mf.INPUTS, field="inputs")
+    versions = doc.get("versions")
+    now = package_versions()
+    if isinstance(versions, dict):
+        changed = [f"{k} {now.get(k)} (recorded {v})" for k, v in sorted(versions.items()) if now.get(k) != v]
+        if changed:
+            print("note: installed versions differ from the recorded run: " + ", ".join(changed), flush=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
-    print(f"rerunning: bayes-rescue fit {shlex.join(kept)} --out {out}")
-    rc = cli_main(["fit", *kept, "--out", str(out)])
+    out = args.out if args.out is not None else run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
+    rerun_args.out, rerun_args.overwrite = out, False
+    print(f"rerunning {manifest_path} into {out}", flush=True)
+    inputs = (
+        mf.source_bytes(str(data_path), data.sha256, what="counts file", field="inputs"),
+        [
+            mf.source_bytes(str(p), s.sha256, what="prior file", field="inputs")
+            for p, s in zip(prior_paths, priors, strict=True)
+        ],
+    )
+    argv = ["--rerun", str(manifest_path), "--out", str(out)]
+    rc = _fit_checked(rerun_args, argv, data, priors, inputs, out)
     if rc != 0:
         return rc
     differ = [f for f in ("summary.csv", "draws.csv") if rundir.sha256_file(out / f) != recorded.get(f)]
@@ -115,29 +158,51 @@ def cmd_rerun(manifest_path: Path) -> int:
     return 0
 
 
+def _fit_checked(args, argv, data, priors, inputs, target: Path) -> int:
+    """Modify the priors, make the specs, check the draw budget, then hold ``target`` for the whole fit."""
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.spec import discount, robustify
+
+    check_total_draws(args.chains, args.draws)
+    specs = [ModelSpec(data, discount(robustify(p, args.robust), args.discount), args.model) for p in priors]
+    field = "--out" if args.out is not None else "--name"
+    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        return _fit_and_write(args, argv, data, specs, target, inputs)
+
+
 def cmd_fit(args, argv: list[str]) -> int:
+    """Load and check the inputs, then fit and write (:func:`_fit_and_write`) under the run lock."""
     import logging
 
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import manifest as mf
+    from bayes_rescue.priors.spec import resolve_priors
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
+    data = load_counts(args.data)
+    base = resolve_priors(args.prior)
+    inputs = (
+        mf.source_bytes(data.source, data.sha256, what="counts file", field="--data"),
+        [mf.source_bytes(p.origin, p.sha256, what="prior file", field="--prior") for p in base],
+    )
+    target = _target_dir(args, _run_name(args))
+    return _fit_checked(args, argv, data, base, inputs, target)
+
+
+def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> int:
+    """Sample, check the diagnostics and write the run folder (the caller holds ``target``'s lock)."""
     import pandas as pd
 
-    from bayes_rescue.data.counts import load_counts
     from bayes_rescue.inference.sampling import fit_many
     from bayes_rescue.inference.settings import SamplerSettings
-    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.outputs import manifest as mf
     from bayes_rescue.outputs import rundir
     from bayes_rescue.outputs import trees as tree_io
     from bayes_rescue.outputs.figures import make_figures
     from bayes_rescue.outputs.tables import describe, draws_table, summarize
-    from bayes_rescue.priors.spec import discount, resolve_priors, robustify
     from bayes_rescue.versions import package_versions
 
-    logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
-    data = load_counts(args.data)
-    priors = [discount(robustify(p, args.robust), args.discount) for p in resolve_priors(args.prior)]
-    specs = [ModelSpec(data, p, args.model) for p in priors]  # validates prior coverage before sampling
-    target = _target_dir(args, _run_name(args))
-    if target.exists() and not args.overwrite:
-        raise InputError("run directory already exists; choose another --name or pass --overwrite", source=target)
     settings = SamplerSettings(
         draws=args.draws,
         tune=args.tune,
@@ -170,6 +235,7 @@ def cmd_fit(args, argv: list[str]) -> int:
     summary = pd.concat([summarize(r, mcids=mcids, rope=args.rope) for r in results], ignore_index=True)
     single = len(results) == 1
     with rundir.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
+        input_hashes = mf.write_inputs(tmp, *inputs)
         for r in results:
             r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
         trees = [r.tree for r in results]
@@ -180,8 +246,25 @@ def cmd_fit(args, argv: list[str]) -> int:
         summary.to_csv(tmp / "summary.csv", index=False)
         rundir.write_csv(pd.concat([draws_table(r) for r in results], ignore_index=True), tmp / "draws.csv")
         meta = {
+            "tool": "bayes_rescue",
+            "manifest_version": mf.MANIFEST_VERSION,
             "command": shlex.join(["bayes-rescue", "fit", *argv]),
-            "argv": argv,
+            "inputs": input_hashes,
+            "rerun": {
+                "model": args.model,
+                "draws": args.draws,
+                "tune": args.tune,
+                "chains": args.chains,
+                "seed": args.seed,
+                "target_accept": args.target_accept,
+                "prior_draws": args.prior_draws,
+                "mcid": list(mcids),
+                "rope": args.rope,
+                "robust": args.robust,
+                "discount": args.discount,
+                "keep_going": args.keep_going,
+                "no_figures": args.no_figures,
+            },
             "created_utc": datetime.now(UTC).isoformat(),
             "data": {"source": data.source, "sha256": data.sha256},
             "priors": [
@@ -216,11 +299,15 @@ def cmd_fit(args, argv: list[str]) -> int:
             file=sys.stderr,
         )
     where = "posterior.nc" if single else "posterior.nc (a 'prior' dimension)"
-    print(f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where}, figures/, manifest.json)")
+    figures = "" if args.no_figures else " figures/,"
+    print(
+        f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where},{figures} inputs/,"
+        " manifest.json)"
+    )
     return 0  # failures were written only because --keep-going asked for it
 
 
 def run(args, argv: list[str]) -> int:
     if args.rerun is not None:
-        return cmd_rerun(args.rerun)
+        return cmd_rerun(args)
     return cmd_fit(args, argv)
