@@ -87,6 +87,18 @@ def _discount(name: str):
     return _arg(name, float, lambda v: 1 <= v <= 100, "in [1, 100]")
 
 
+def _scheduler(text: str) -> str:
+    """``--scheduler``: ``serial``, ``local`` or a Dask scheduler address (``[tcp|tls]://host:port`` or
+    ``host:port``); anything else is refused at once instead of after a 30 s connection timeout."""
+    import re
+
+    if text in ("serial", "local") or re.fullmatch(r"((tcp|tls)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"--scheduler must be 'serial', 'local' or a scheduler address such as tcp://host:8786, got {text!r}"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise InputError(message.replace("\n", " "), source=self.prog)

@@ -158,15 +158,18 @@ def check_target(target: Path, *, field: str = "--out") -> list[Path]:
     if len(name) > MAX_NAME_BYTES:
         raise InputError(f"the name is {len(name)} bytes; at most {MAX_NAME_BYTES} are allowed", field=field)
     absolute = Path(os.path.abspath(target))
-    ancestor = absolute.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    limit = _path_max(ancestor) - (255 - MAX_NAME_BYTES)
+    limit = _path_max(Path(absolute.anchor or "/")) - (255 - MAX_NAME_BYTES)
     if len(os.fsencode(str(absolute))) > limit:
         raise InputError(f"the path is longer than {limit} bytes", field=field)
     for part in absolute.parent.parts[1:]:
         if len(os.fsencode(part)) > 255:
             raise InputError("a folder name in the path is longer than 255 bytes", field=field)
+    ancestor = absolute.parent
+    try:
+        while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+    except OSError as exc:
+        raise _env_error(exc, target, field) from None
     if not ancestor.is_dir():
         raise InputError(f"{ancestor} is not a folder", source=target, field=field)
     if not os.access(ancestor, os.W_OK | os.X_OK):
