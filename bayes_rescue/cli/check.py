@@ -19,7 +19,7 @@ def cmd_check(args) -> int:
     from bayes_rescue.outputs import rundir
 
     if args.out is not None:  # before any work
-        rundir.refuse_existing(args.out, overwrite=args.overwrite, field="--out")
+        rundir.refuse_existing(args.out, overwrite=args.overwrite, field="--out", probe=True)
     table = check_table(load_counts(args.data))
     print(describe_check(table))
     if args.out is not None:

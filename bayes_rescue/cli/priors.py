@@ -47,7 +47,7 @@ def cmd_priors(args) -> int:
         return _refit_map_priors()
     for path, field in ((args.out, "--out"), (args.plot, "--plot")):
         if path is not None:  # before any work
-            rundir.refuse_existing(path, overwrite=args.overwrite, field=field)
+            rundir.refuse_existing(path, overwrite=args.overwrite, field=field, probe=True)
     data = load_counts(args.data)
     specs = resolve_priors(args.prior)
     if args.robust > 0:

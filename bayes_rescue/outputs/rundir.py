@@ -133,12 +133,13 @@ def _path_max(folder: Path) -> int:
         return 4096
 
 
-def check_target(target: Path, *, field: str = "--out") -> list[Path]:
+def check_target(target: Path, *, field: str = "--out", create: bool = True) -> list[Path]:
     """Check before any work that ``target`` (a run folder or an output file) can be written.
 
     The name must be at most :data:`MAX_NAME_BYTES` bytes, the absolute path at most the system's
     PATH_MAX less the same margin, and the nearest existing ancestor must be a writable folder. Folders
-    that do not exist yet are made here.
+    that do not exist yet are made here (with ``create=False`` nothing is made: a probe file is created in
+    the nearest existing folder and removed at once, to test that it can be written).
 
     Returns
     -------
@@ -174,6 +175,14 @@ def check_target(target: Path, *, field: str = "--out") -> list[Path]:
         raise InputError(f"{ancestor} is not a folder", source=target, field=field)
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"folder {ancestor} is not writable", source=target, field=field)
+    if not create:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-{os.getpid()}-", dir=ancestor)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise _env_error(exc, target, field) from None
+        return []
     made = []
     missing = []
     p = absolute.parent
@@ -197,12 +206,22 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def refuse_existing(path: Path, *, overwrite: bool, field: str = "--out") -> None:
-    """Raise :class:`InputError` if ``path`` exists and ``overwrite`` is false (check before any work)."""
-    if os.path.lexists(path) and not overwrite:
+def refuse_existing(path: Path, *, overwrite: bool, field: str = "--out", probe: bool = False) -> None:
+    """Raise :class:`InputError` if ``path`` exists and ``overwrite`` is false, or is a folder; with
+    ``probe``, also unless its folder can be written (:func:`check_target` with ``create=False``). For
+    checks before any work: nothing is made."""
+    if "\x00" in str(path):
+        raise InputError("contains a NUL byte", field=field)
+    try:
+        exists, is_dir = os.path.lexists(path), Path(path).is_dir()
+    except OSError as exc:
+        raise _env_error(exc, Path(path), field) from None
+    if exists and not overwrite:
         raise InputError("already exists; pass --overwrite to replace it", source=path, field=field)
-    if Path(path).is_dir():
+    if is_dir:
         raise InputError("is a folder; expected a file name", source=path, field=field)
+    if probe:
+        check_target(Path(path), field=field, create=False)
 
 
 def atomic_write(
