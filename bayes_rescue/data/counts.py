@@ -128,7 +128,7 @@ class CountsData:
 
 
 def _read_text(path: Path) -> tuple[str, bytes]:
-    raw = read_input_bytes(path, field="--data", what="counts file")
+    raw = read_input_bytes(path, field="--data", what="file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -353,9 +353,10 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
         for key, value in doc["hyper"].items():
             if key == "source":
                 continue
-            hyper[key] = check_bound(
-                key, _number(value, source=src, field=f"hyper.{key}"), source=src, field=f"hyper.{key}"
-            )
+            hyper[key] = _number(value, source=src, field=f"hyper.{key}")
+            if key != "baseline_mean" and hyper[key] <= 0:
+                raise InputError(f"must be > 0, got {value}", source=src, field=f"hyper.{key}")
+            check_bound(key, hyper[key], source=src, field=f"hyper.{key}")
         if set(doc["hyper"]) - {"source"}:
             hyper_source = _text(doc["hyper"].get("source"), source=src, field="hyper.source", required=True)
     effects_doc = doc.get("effect")
