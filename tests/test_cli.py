@@ -142,7 +142,7 @@ def test_failed_diagnostics_exit_3_and_write_nothing(tmp_path, capsys):
     [
         (["--prior", "sceptical"], "unknown prior 'sceptical'"),
         (["--prior", "missing.toml"], "no such prior file"),
-        (["--draws", "0"], "--draws must be >= 1"),
+        (["--draws", "0"], "--draws must be >= 4"),
         (["--mcid", "2"], "--mcid must be in"),
         (["--model", "pooled"], "invalid choice"),
         (["--bogus"], "unrecognized arguments"),

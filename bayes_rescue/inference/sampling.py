@@ -90,6 +90,19 @@ def _with_data(compiled, **updates):
     return dataclasses.replace(compiled, shared_data=shared, user_data=user_data)
 
 
+def _raise_if_signalled(stage: str) -> None:
+    """Raise the interruption now if SIGINT/SIGTERM arrived and was swallowed by library code (a broad
+    ``except`` in a compiler), instead of sampling on for minutes."""
+    import signal
+
+    from bayes_rescue.errors import Terminated, received_signal
+
+    sig = received_signal()
+    if sig is not None:
+        cls = Terminated if sig == signal.SIGTERM else KeyboardInterrupt
+        raise cls(f"interrupted during {stage}")
+
+
 class ModelCache:
     """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
 
@@ -109,7 +122,9 @@ class ModelCache:
     def _compiled_for(self, key: tuple, build):
         if key not in self._compiled:
             model = build()
-            self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
+            compiled = compile_model(model, initial_points=_initial_overrides(model))
+            _raise_if_signalled("compilation")  # a compiler that swallowed the KeyboardInterrupt
+            self._compiled[key] = compiled
             self.compilations += 1
         return self._compiled[key]
 
