@@ -13,7 +13,7 @@ its settings as typed data in ``rerun`` (never a command line, never a path)::
 :func:`read_manifest` reads a manifest defensively (regular file, size cap, depth, types);
 :func:`rerun_settings` accepts exactly the keys above with their types (a string is accepted only for the
 model) and :func:`verify_inputs` checks that ``inputs/`` holds exactly the recorded files with the recorded
-hashes. A priors modified by ``--robust``/``--discount`` is stored as its base file plus those settings.
+hashes. A prior modified by ``--robust``/``--discount`` is stored as its base file plus those settings.
 """
 
 from __future__ import annotations
@@ -162,8 +162,7 @@ def rerun_settings(doc: dict, path: Path) -> dict:
 def settings_argv(settings: dict) -> list[str]:
     """The ``fit`` options for checked ``settings`` (so that the parser checks every range again)."""
     argv = [
-        "--model",
-        settings["model"],
+        f"--model={settings['model']}",
         *(f"--{k.replace('_', '-')}={settings[k]!r}" for k in ("draws", "tune", "chains", "seed")),
         *(f"--{k.replace('_', '-')}={settings[k]!r}" for k in ("target_accept", "prior_draws", "rope")),
         f"--robust={settings['robust']!r}",
