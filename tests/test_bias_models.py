@@ -291,7 +291,17 @@ def test_rescue_end_low_design_file():
     assert facts["primary endpoint, alpha, assumed rates, analysis"]["confidence"] == "low"
     analysis = dict(doc["analysis"])
     source, assumption = analysis.pop("source"), analysis.pop("assumption")
-    assert set(analysis) == {"outcome", "n_treatment", "n_control", "alpha", "test", "sided", "control_rate"}
+    assert set(analysis) == {
+        "outcome",
+        "subgroup",
+        "n_treatment",
+        "n_control",
+        "alpha",
+        "test",
+        "sided",
+        "control_rate",
+    }
+    assert analysis["test"] in {"z", "chisq", "yates", "fisher"}  # the tests of bayes_rescue.analyses.prediction
     for key in analysis:
         assert (key in source) != (key in assumption), key
         assert (source.get(key) or assumption.get(key)).strip(), key

@@ -13,8 +13,7 @@ from test_exactness import MIXTURE_PRIOR
 
 from bayes_rescue.data.counts import load_counts
 from bayes_rescue.inference.derived import log_likelihood, prior_draws
-from bayes_rescue.inference.diagnostics import diagnose
-from bayes_rescue.inference.sampling import ModelCache, fit, fit_many, sample_posterior
+from bayes_rescue.inference.sampling import ModelCache, diagnose, fit, fit_many, sample_posterior
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.build import build_model, build_stacked_model
 from bayes_rescue.model.spec import ModelSpec
@@ -49,17 +48,34 @@ def test_numpy_prior_matches_pymc_prior(data, kind):
     assert tested >= 6
 
 
-def test_log_likelihood_matches_pymc(data):
-    """Reference: pm.compute_log_likelihood on the same posterior draws (exact to 1e-9)."""
-    spec = ModelSpec(data, load_prior("neutral"), "hierarchical")
+@pytest.mark.parametrize("bias", [False, True])
+def test_log_likelihood_matches_pymc(data, bias):
+    """Reference: pm.compute_log_likelihood on the same posterior draws, the binomial log likelihood per cell
+    and arm. Our per-patient Bernoulli terms, summed over each cell and arm's patients, plus the log binomial
+    coefficient log C(n, y), must equal it (exact to 1e-9); with and without a bias model."""
+    from scipy import special
+
+    from bayes_rescue.inference.derived import patients
+    from bayes_rescue.priors.bias import load_bias
+
+    spec = ModelSpec(data, load_prior("neutral"), "hierarchical", bias=load_bias("observational") if bias else None)
     result = fit(spec, SMALL, retry=False)
-    ours = log_likelihood(result.tree["posterior"].to_dataset(), spec)
+    posterior = result.tree["posterior"].to_dataset()
+    ours = log_likelihood(posterior, spec)
     with build_model(spec):
-        idata = pm.compute_log_likelihood(result.tree.copy(), extend_inferencedata=False, progressbar=False)
-    for name in ("y_control", "y_treatment"):
-        np.testing.assert_allclose(
-            ours[name].to_numpy(), idata[name].transpose("chain", "draw", "cell").to_numpy(), atol=1e-9
+        idata = pm.compute_log_likelihood(
+            xr.DataTree.from_dict({"posterior": posterior}), extend_inferencedata=False, progressbar=False
         )
+    pts = patients(spec)
+    cells = data.cells()
+    for name, arm, y, n in (("y_control", "control", "y_c", "n_c"), ("y_treatment", "treatment", "y_t", "n_t")):
+        ref = idata[name].transpose("chain", "draw", "cell").to_numpy()
+        for c, r in cells.iterrows():
+            mine = pts[(pts["outcome"] == r["outcome"]) & (pts["cell"] == c) & (pts["arm"] == arm)]["patient"]
+            total = ours[r["outcome"]].isel(patient=mine.to_numpy()).sum("patient").to_numpy()
+            log_binom = special.gammaln(r[n] + 1) - special.gammaln(r[y] + 1) - special.gammaln(r[n] - r[y] + 1)
+            np.testing.assert_allclose(total + log_binom, ref[..., c], atol=1e-9)
+    assert sum(ours.sizes["patient"] for _ in ours.data_vars) == 43 * len(data.outcomes)
 
 
 def test_reused_compiled_model_equals_fresh_compile(data):
@@ -71,7 +87,7 @@ def test_reused_compiled_model_equals_fresh_compile(data):
     direct = fit(ModelSpec(data, load_prior("enthusiastic"), "independent"), SMALL, cache=fresh, retry=False)
     assert shared.compilations == 1
     np.testing.assert_array_equal(
-        swapped.tree["posterior"]["log_or"].to_numpy(), direct.tree["posterior"]["log_or"].to_numpy()
+        swapped.tree["posterior"]["delta"].to_numpy(), direct.tree["posterior"]["delta"].to_numpy()
     )
 
 
@@ -80,13 +96,13 @@ def test_same_seed_is_bit_identical_and_other_seed_differs(data):
     a = fit(spec, SMALL, retry=False)
     b = fit(spec, SMALL, retry=False)
     c = fit(spec, SamplerSettings(draws=300, tune=300, chains=2, seed=6, prior_draws=200), retry=False)
-    np.testing.assert_array_equal(a.tree["effects"]["rd"].to_numpy(), b.tree["effects"]["rd"].to_numpy())
-    np.testing.assert_array_equal(a.tree["prior"]["log_or"].to_numpy(), b.tree["prior"]["log_or"].to_numpy())
-    assert not np.array_equal(a.tree["effects"]["rd"].to_numpy(), c.tree["effects"]["rd"].to_numpy())
+    np.testing.assert_array_equal(a.effects["rd"].to_numpy(), b.effects["rd"].to_numpy())
+    np.testing.assert_array_equal(a.tree["prior"]["delta"].to_numpy(), b.tree["prior"]["delta"].to_numpy())
+    assert not np.array_equal(a.effects["rd"].to_numpy(), c.effects["rd"].to_numpy())
     # the sweep path (nutpie's raw Arrow trace, no DataTree) gives the very same draws and divergences
     eff, sample_stats = sample_posterior(spec, SMALL)
     for v in ("rd", "log_or", "p_control", "p_treatment"):
-        np.testing.assert_array_equal(eff[v].to_numpy(), a.tree["effects"][v].to_numpy())
+        np.testing.assert_array_equal(eff[v].to_numpy(), a.effects[v].to_numpy())
     np.testing.assert_array_equal(sample_stats["diverging"].to_numpy(), a.tree["sample_stats"]["diverging"].to_numpy())
 
 
@@ -98,7 +114,7 @@ def test_diagnostics_gate_fails_on_short_chains(data):
     assert not result.passed
     assert result.attempts == 2
     assert any("ESS" in p for p in result.diagnostics.problems())
-    assert diagnose(result.tree, 0.99).min_ess_bulk < 1000
+    assert diagnose(result.tree, result.effects, 0.99).min_ess_bulk < 1000
 
 
 def _bundled_specs(data, kind: str) -> list[ModelSpec]:
@@ -143,14 +159,14 @@ def test_prior_failing_in_the_joint_run_is_refitted_alone(data, monkeypatch, tmp
     """A prior whose draws from the joint run fail the gate is refitted alone (its own fit, same seed):
     forced here by reporting a divergence for 'skeptical' in the joint run. Its result is then the same
     as fitting that prior alone, bit for bit; the others keep their joint draws. The several-prior
-    posterior file stores every prior and gives each one's tree back exactly (io.stack_trees/load_tree)."""
+    posterior file of each prior gives its tree back exactly (save_tree/load_tree)."""
     from bayes_rescue.inference import sampling as fit_module
-    from bayes_rescue.outputs.trees import load_tree, plain_value, save_tree, stack_trees
+    from bayes_rescue.outputs.trees import load_tree, save_tree
 
     real = fit_module.diagnose
 
-    def flaky(tree, target_accept):
-        d = real(tree, target_accept)
+    def flaky(tree, eff, target_accept):
+        d = real(tree, eff, target_accept)
         if "bayes_rescue_sampled_with" in tree.attrs and tree["constant_data"]["prior_mu"].values[0, 0] == 0.0:
             d.divergences = 1  # neutral/skeptical centre 0; only the joint run is affected
         return d
@@ -169,14 +185,12 @@ def test_prior_failing_in_the_joint_run_is_refitted_alone(data, monkeypatch, tmp
         else:
             assert r.attempts == 1 and "bayes_rescue_sampled_with" in r.tree.attrs
     assert centred and len(centred) < len(specs)
-    path = save_tree(stack_trees([r.tree for r in results], [r.spec.prior.name for r in results]), tmp_path / "p.nc")
-    for r in results:
-        back = load_tree(path, prior=r.spec.prior.name)
-        for group in ("posterior", "sample_stats", "effects", "prior", "constant_data", "observed_data"):
+    for r in results[:2]:
+        back = load_tree(save_tree(r.tree, tmp_path / r.name / "posterior.nc"))
+        for group in ("posterior", "sample_stats", "prior", "constant_data", "observed_data", "log_likelihood"):
             ref = r.tree[group].to_dataset()
             ref = ref.assign({v: ref[v].astype(str) for v in ref.data_vars if ref[v].dtype == object})  # as saved
             xr.testing.assert_equal(back[group].to_dataset(), ref)
-        assert {k: back.attrs[k] for k in r.tree.attrs} == {k: plain_value(v) for k, v in r.tree.attrs.items()}
 
 
 def test_partial_trace_from_an_interrupted_sampler_is_an_interruption(data, monkeypatch):

@@ -6,7 +6,7 @@ data, swapped in without recompiling, and only the posterior effects and the dia
 
 **Importance sampling first** (``method="auto"``, the default). One long *reference* fit under the wide
 prior N(0, 1.5285) on every outcome's log OR is reweighted to each grid prior: for outcome o the weight of
-draw s is p_new(theta_s) / p_ref(theta_s), where theta is ``mu_delta[o]`` (hierarchical) or the outcome's
+draw s is p_new(theta_s) / p_ref(theta_s), where theta is ``mu_log_or[o]`` (hierarchical) or the outcome's
 cell log ORs (independent); outcomes have separate parameters, so each outcome's estimands use only its own
 weights. The log weights are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman, Yao & Gabry, JMLR
 2024;25(72):1-58). A point is accepted from the reweighted draws only if, for every outcome, the Pareto
@@ -162,7 +162,7 @@ class ImportanceReweighter:
         self._psislw = array_stats.psislw
         self.data, self.kind = data, kind
         self.spec = ModelSpec(data, grid_prior(data, 0.0, REFERENCE_SD), kind)
-        names = ("alpha", "log_or", "mu_delta") if kind == "hierarchical" else ("alpha", "log_or")
+        names = ("baseline", "delta", "mu_log_or") if kind == "hierarchical" else ("baseline", "delta")
         cache = DEFAULT_CACHE if cache is None else cache
         for target_accept in (settings.target_accept, settings.retry_target_accept):  # the gate's one retry
             self.posterior, sample_stats = _nuts_raw(self.spec, settings, target_accept, cache, names=names)

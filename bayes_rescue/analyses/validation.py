@@ -23,6 +23,7 @@ from bayes_rescue.data.counts import CountsData
 from bayes_rescue.inference.derived import prior_draws
 from bayes_rescue.inference.sampling import (
     DEFAULT_CACHE,
+    PARAMETER_DIMS,
     _check_complete,
     _initial_overrides,
     _nuts,
@@ -59,8 +60,8 @@ def _sbc_task(args: tuple) -> dict:
     spec = ModelSpec(data, prior, kind)
     cells = data.cells()
     rng = np.random.default_rng([settings.seed, s])
-    p_c = special.expit(truth["alpha"])
-    p_t = special.expit(truth["alpha"] + truth["log_or"])
+    p_c = special.expit(truth["baseline"] - truth["delta"] / 2)
+    p_t = special.expit(truth["baseline"] + truth["delta"] / 2)
     y_c = rng.binomial(cells["n_c"].to_numpy(), p_c)
     y_t = rng.binomial(cells["n_t"].to_numpy(), p_t)
     sim = ModelSpec(_with_counts(data, y_t, y_c), prior, kind)
@@ -68,12 +69,12 @@ def _sbc_task(args: tuple) -> dict:
     post = tree["posterior"].to_dataset()
     row: dict = {"sim": s, "divergences": int(tree["sample_stats"]["diverging"].sum())}
     coords = spec.coords()
-    for name in ("mu_delta", "tau", "log_or"):
+    for name in ("mu_log_or", "tau_log_or", "delta"):
         if name not in truth:
             continue
         true = truth[name]
         draws = _thin(post[name].transpose("chain", "draw", ...).to_numpy(), N_RANK_DRAWS)
-        labels = coords["outcome"] if name in ("mu_delta", "tau") else coords["cell"]
+        labels = coords[PARAMETER_DIMS.get(name, "cell")]
         for j, label in enumerate(labels):
             row[f"{name}[{label}]"] = int((draws[:, j] < true[j]).sum())
     return row
@@ -91,11 +92,10 @@ def sbc(
     """Ranks per simulation (columns ``sim``, ``divergences`` and one per quantity)."""
     spec = ModelSpec(data, prior, kind)
     truth = prior_draws(spec, n_sims, np.random.default_rng([settings.seed, 99]))
-    names = ["mu_delta", "tau", "log_or"] if kind == "hierarchical" else ["log_or"]
+    names = [n for n in ("mu_log_or", "tau_log_or", "delta", "baseline") if n in truth]
     tasks = []
     for s in range(n_sims):
         t = {n: truth[n].isel(chain=0, draw=s).to_numpy() for n in names}
-        t["alpha"] = truth["alpha"].isel(chain=0, draw=s).to_numpy()
         tasks.append((data, prior, kind, settings, s, t))
     rows = (map if map_fn is None else map_fn)(_sbc_task, tasks)
     return pd.DataFrame(list(rows))

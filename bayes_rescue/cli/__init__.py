@@ -17,12 +17,24 @@ import sys
 from bayes_rescue.cli._args import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, _Parser
 from bayes_rescue.errors import InputError, Terminated, install_signal_handlers, received_signal
 
-COMMANDS = ("fit", "sensitivity", "check", "priors", "validate")
+COMMANDS = ("fit", "sensitivity", "check", "priors", "validate", "predict", "export", "report")
+
+
+def package_version() -> str:
+    """The installed version of the package (``importlib.metadata``), or ``unknown`` when it runs from a
+    source tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayes_rescue")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> _Parser:
     """The ``bayes-rescue`` parser with every command of :data:`COMMANDS`."""
     p = _Parser(prog="bayes-rescue", description="Bayesian reanalysis of two-arm subgrouped binary outcomes.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"bayes_rescue.cli.{name}").add_parser(sub)

@@ -1,4 +1,4 @@
-"""``python -m bayes_rescue.cli <command>`` = ``bayes-rescue <command>``."""
+"""``python -m bayes_rescue.cli`` = ``bayes-rescue`` (for a source tree without the installed entry point)."""
 
 import sys
 

@@ -99,6 +99,26 @@ def _scheduler(text: str) -> str:
     )
 
 
+#: Figure file formats (see bayes_rescue.outputs.figures.FORMATS; repeated here so that parsing the
+#: command line does not import matplotlib).
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def _figure_formats(name: str):
+    """An argparse type: a comma-separated list of figure formats (``png,svg``), each at most once."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        items = [t.strip().lower() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in FIGURE_FORMATS]
+        if not items or bad:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a comma-separated list of {', '.join(FIGURE_FORMATS)}, got {text!r}"
+            )
+        return tuple(dict.fromkeys(items))
+
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise InputError(message.replace("\n", " "), source=self.prog)

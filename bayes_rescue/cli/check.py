@@ -7,8 +7,12 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="reproduce the source's frequentist P values from the counts")
-    p.add_argument("--data", default="bundled:chen2025")
-    p.add_argument("--out", type=Path, default=None, help="also write the table as CSV here")
+    p.add_argument(
+        "--data",
+        default="bundled:chen2025",
+        help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="also write the table as CSV here (default: off)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(run=run)
 

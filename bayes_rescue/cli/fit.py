@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
-import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +12,7 @@ from bayes_rescue.cli._args import (
     EXIT_NOT_REPRODUCED,
     MIN_DRAWS,
     _discount,
+    _figure_formats,
     _positive_int,
     _prob,
     _seed,
@@ -26,48 +24,104 @@ from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fit", help="fit the model under one or more priors and write a run directory")
+    p = sub.add_parser(
+        "fit",
+        help="fit the model under one or more priors and write a run directory",
+        description="Fit the model under one or more priors; print the table and write models/<run>/.",
+    )
     p.add_argument(
         "--rerun",
         type=Path,
         default=None,
+        metavar="MANIFEST",
         help="rerun the run recorded in this manifest.json from the inputs and settings kept in its folder, into"
-        " a new folder (or --out; no other option is allowed), and compare summary and draws",
+        " <run>-rerun-<UTC time> or --out (no other option is allowed), and compare summary and draws"
+        " (default: off)",
     )
-    p.add_argument("--data", default="bundled:chen2025", help="counts CSV (default: the bundled Chen 2025 cohort)")
-    p.add_argument("--prior", default="skeptical", help="bundled name, path to a .toml, comma list, or 'all'")
-    p.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
     p.add_argument(
-        "--draws", type=_positive_int("--draws", MIN_DRAWS), default=1000, help="draws per chain (1000; 4 to 100000)"
+        "--data",
+        default="bundled:chen2025",
+        help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
     )
-    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (1000)")
-    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (4)")
-    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (20250531)")
-    p.add_argument("--target-accept", type=_prob("--target-accept", 0.5, 1.0), default=0.95)
-    p.add_argument("--prior-draws", type=_positive_int("--prior-draws"), default=4000)
+    p.add_argument(
+        "--prior",
+        default="skeptical",
+        help="bundled prior name, path to a .toml, comma-separated list, or 'all' (default: skeptical)",
+    )
+    p.add_argument(
+        "--model",
+        default="hierarchical",
+        choices=["hierarchical", "independent"],
+        help="hierarchical: subgroups partially pooled; independent: a 2x2 analysis per subgroup"
+        " (default: hierarchical)",
+    )
+    p.add_argument(
+        "--draws",
+        type=_positive_int("--draws", MIN_DRAWS),
+        default=1000,
+        help="draws per chain, 4 to 100000 (default: 1000)",
+    )
+    p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
+    p.add_argument(
+        "--target-accept",
+        type=_prob("--target-accept", 0.5, 1.0),
+        default=0.95,
+        help="NUTS target acceptance rate; a failed fit is retried at 0.99 (default: 0.95)",
+    )
+    p.add_argument(
+        "--prior-draws",
+        type=_positive_int("--prior-draws"),
+        default=4000,
+        help="draws from the prior, for the prior-posterior figure and the prior sensitivity (default: 4000)",
+    )
     p.add_argument(
         "--mcid",
         type=_prob("--mcid"),
         nargs="+",
         default=[0.05, 0.10],
-        help="benefit thresholds on the risk difference (0.05 0.10 = 5 and 10 points)",
+        help="benefit thresholds on the risk difference, as proportions (default: 0.05 0.1 = 5 and 10 points)",
     )
-    p.add_argument("--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the RD (0.02)")
+    p.add_argument(
+        "--rope", type=_prob("--rope"), default=0.02, help="ROPE half-width on the risk difference (default: 0.02)"
+    )
     p.add_argument("--out", type=Path, default=None, help="run directory (default: models/<name>)")
     p.add_argument("--name", default=None, help="run name (default: <data>-<prior>-<model>-<UTC time>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    p.add_argument("--keep-going", action="store_true", help="write results even if diagnostics fail")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (default: off)")
+    p.add_argument(
+        "--keep-going", action="store_true", help="write results even if the diagnostics fail (default: off)"
+    )
+    p.add_argument("--no-figures", action="store_true", help="skip the figures (default: figures are drawn)")
+    p.add_argument(
+        "--figure-format",
+        type=_figure_formats("--figure-format"),
+        default=("png", "svg"),
+        metavar="png,svg|pdf",
+        help="comma-separated figure formats: png (300 dpi), svg (editable text), pdf (default: png,svg)",
+    )
     p.add_argument(
         "--robust",
         type=_unit("--robust"),
         nargs="?",
         const=0.2,
         default=0.0,
-        help="mix each prior with N(0, 1.5285) at this weight (0 = off; --robust alone = 0.2)",
+        help="mix each prior with N(0, 1.5285) at this weight (default: 0 = off; --robust alone = 0.2)",
     )
     p.add_argument(
-        "--discount", type=_discount("--discount"), default=1.0, help="multiply every prior sd by this factor >= 1 (1)"
+        "--discount",
+        type=_discount("--discount"),
+        default=1.0,
+        help="multiply every prior sd by this factor >= 1 (default: 1)",
+    )
+    p.add_argument(
+        "--bias",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME|FILE.toml",
+        help="also fit every prior adjusted for the bias of a non-randomised comparison (bundled: mild,"
+        " observational, severe; alone: observational); default: no adjustment",
     )
     p.set_defaults(run=run)
 
@@ -105,6 +159,7 @@ def cmd_rerun(args) -> int:
     from bayes_rescue.data.counts import load_counts
     from bayes_rescue.outputs import manifest as mf
     from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.bias import load_bias
     from bayes_rescue.priors.spec import load_prior
     from bayes_rescue.versions import package_versions
 
@@ -123,11 +178,16 @@ def cmd_rerun(args) -> int:
     ):
         raise InputError("has no hashes of summary.csv and draws.csv", source=manifest_path, field="files")
     run_dir = manifest_path.parent
-    data_path, prior_paths = mf.verify_inputs(doc, run_dir, manifest_path)
+    data_path, prior_paths, bias_path = mf.verify_inputs(doc, run_dir, manifest_path)
     rerun_args = build_parser().parse_args(["fit", *mf.settings_argv(settings)])
     data = load_counts(data_path)
     priors = [load_prior(p) for p in prior_paths]
-    if data.sha256 != doc["inputs"]["data"] or [p.sha256 for p in priors] != doc["inputs"]["priors"]:
+    bias = load_bias(bias_path) if bias_path is not None else None
+    if (
+        data.sha256 != doc["inputs"]["data"]
+        or [p.sha256 for p in priors] != doc["inputs"]["priors"]
+        or (bias.sha256 if bias is not None else None) != doc["inputs"]["bias"]
+    ):
         raise InputError("inputs changed while being read", source=run_dir / mf.INPUTS, field="inputs")
     versions = doc.get("versions")
     now = package_versions()
@@ -145,9 +205,10 @@ def cmd_rerun(args) -> int:
             mf.source_bytes(str(p), s.sha256, what="prior file", field="inputs")
             for p, s in zip(prior_paths, priors, strict=True)
         ],
+        None if bias is None else mf.source_bytes(str(bias_path), bias.sha256, what="bias model file", field="inputs"),
     )
     argv = ["--rerun", str(manifest_path), "--out", str(out)]
-    rc = _fit_checked(rerun_args, argv, data, priors, inputs, out)
+    rc = _fit_checked(rerun_args, argv, data, priors, bias, inputs, out)
     if rc != 0:
         return rc
     differ = [f for f in ("summary.csv", "draws.csv") if rundir.sha256_file(out / f) != recorded.get(f)]
@@ -158,152 +219,115 @@ def cmd_rerun(args) -> int:
     return 0
 
 
-def _fit_checked(args, argv, data, priors, inputs, target: Path) -> int:
-    """Modify the priors, make the specs, check the draw budget, then hold ``target`` for the whole fit."""
-    from bayes_rescue.model.spec import ModelSpec
+def _rerun_settings(args) -> dict:
+    """The settings a rerun needs, as typed data (the manifest's ``rerun`` table)."""
+    return {
+        "model": args.model,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "target_accept": args.target_accept,
+        "prior_draws": args.prior_draws,
+        "mcid": sorted(set(args.mcid)),
+        "rope": args.rope,
+        "robust": args.robust,
+        "discount": args.discount,
+        "keep_going": args.keep_going,
+        "no_figures": args.no_figures,
+    }
+
+
+def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
+    """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
+    whole fit (:func:`_fit_and_write`)."""
+    from bayes_rescue.api import make_specs
     from bayes_rescue.outputs import rundir
-    from bayes_rescue.priors.spec import discount, robustify
 
     check_total_draws(args.chains, args.draws)
-    specs = [ModelSpec(data, discount(robustify(p, args.robust), args.discount), args.model) for p in priors]
+    # validate the priors, bias model and their coverage of the data before any sampling
+    specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
     field = "--out" if args.out is not None else "--name"
     with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
         return _fit_and_write(args, argv, data, specs, target, inputs)
 
 
 def cmd_fit(args, argv: list[str]) -> int:
-    """Load and check the inputs, then fit and write (:func:`_fit_and_write`) under the run lock."""
+    """Load and check the inputs (keeping their bytes for ``inputs/``), then fit and write under the run
+    lock."""
     import logging
 
     from bayes_rescue.data.counts import load_counts
     from bayes_rescue.outputs import manifest as mf
+    from bayes_rescue.priors.bias import resolve_bias
     from bayes_rescue.priors.spec import resolve_priors
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
     data = load_counts(args.data)
-    base = resolve_priors(args.prior)
+    priors = resolve_priors(args.prior)
+    bias = resolve_bias(args.bias)
     inputs = (
         mf.source_bytes(data.source, data.sha256, what="counts file", field="--data"),
-        [mf.source_bytes(p.origin, p.sha256, what="prior file", field="--prior") for p in base],
+        [mf.source_bytes(p.origin, p.sha256, what="prior file", field="--prior") for p in priors],
+        None if bias is None else mf.source_bytes(bias.origin, bias.sha256, what="bias model file", field="--bias"),
     )
     target = _target_dir(args, _run_name(args))
-    return _fit_checked(args, argv, data, base, inputs, target)
+    return _fit_checked(args, argv, data, priors, bias, inputs, target)
 
 
 def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> int:
     """Sample, check the diagnostics and write the run folder (the caller holds ``target``'s lock)."""
-    import pandas as pd
+    from bayes_rescue.api import command_line, fit
 
-    from bayes_rescue.inference.sampling import fit_many
-    from bayes_rescue.inference.settings import SamplerSettings
-    from bayes_rescue.outputs import manifest as mf
-    from bayes_rescue.outputs import rundir
-    from bayes_rescue.outputs import trees as tree_io
-    from bayes_rescue.outputs.figures import make_figures
-    from bayes_rescue.outputs.tables import describe, draws_table, summarize
-    from bayes_rescue.versions import package_versions
-
-    settings = SamplerSettings(
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        seed=args.seed,
-        target_accept=args.target_accept,
-        prior_draws=args.prior_draws,
-    )
-    mcids = tuple(sorted(set(args.mcid)))
-    t0 = time.perf_counter()
-    names = ", ".join(f"'{s.prior.name}'" for s in specs)
-    print(f"fitting prior{'s' if len(specs) > 1 else ''} {names} ({args.model}) ...", flush=True)
+    names = ", ".join(f"'{s.name}'" for s in specs)
+    print(f"fitting {names} ({args.model}) ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # reported below, loudly
-        results = fit_many(specs, settings)
-    failed = [r for r in results if not r.passed]
-    for r in failed:
+        result = fit(
+            data,
+            [s.prior for s in specs if s.bias is None],
+            model=args.model,
+            bias=specs[-1].bias,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            seed=args.seed,
+            target_accept=args.target_accept,
+            prior_draws=args.prior_draws,
+            mcid=args.mcid,
+            rope=args.rope,
+        )
+    for r in result.failed:
         print(
-            f"WARNING: prior '{r.spec.prior.name}': sampler diagnostics FAILED after {r.attempts} attempts: "
+            f"WARNING: '{r.name}': sampler diagnostics FAILED after {r.attempts} attempts: "
             + "; ".join(r.diagnostics.problems()),
             file=sys.stderr,
         )
-    if failed and not args.keep_going:
+    if result.failed and not args.keep_going:
         print(
             "ERROR: not writing results from a sampler that did not converge (use --keep-going to"
             " write them with the failure recorded)",
             file=sys.stderr,
         )
         return EXIT_DIAGNOSTICS
-    summary = pd.concat([summarize(r, mcids=mcids, rope=args.rope) for r in results], ignore_index=True)
-    single = len(results) == 1
-    with rundir.atomic_run_dir(target, overwrite=args.overwrite) as tmp:
-        input_hashes = mf.write_inputs(tmp, *inputs)
-        for r in results:
-            r.tree.attrs["bayes_rescue_command"] = shlex.join(["bayes-rescue", "fit", *argv])
-        trees = [r.tree for r in results]
-        tree = trees[0] if single else tree_io.stack_trees(trees, [r.spec.prior.name for r in results])
-        tree_io.save_tree(tree, tmp / "posterior.nc")
-        if not args.no_figures:
-            make_figures(results, summary, tmp / "figures")
-        summary.to_csv(tmp / "summary.csv", index=False)
-        rundir.write_csv(pd.concat([draws_table(r) for r in results], ignore_index=True), tmp / "draws.csv")
-        meta = {
-            "tool": "bayes_rescue",
-            "manifest_version": mf.MANIFEST_VERSION,
-            "command": shlex.join(["bayes-rescue", "fit", *argv]),
-            "inputs": input_hashes,
-            "rerun": {
-                "model": args.model,
-                "draws": args.draws,
-                "tune": args.tune,
-                "chains": args.chains,
-                "seed": args.seed,
-                "target_accept": args.target_accept,
-                "prior_draws": args.prior_draws,
-                "mcid": list(mcids),
-                "rope": args.rope,
-                "robust": args.robust,
-                "discount": args.discount,
-                "keep_going": args.keep_going,
-                "no_figures": args.no_figures,
-            },
-            "created_utc": datetime.now(UTC).isoformat(),
-            "data": {"source": data.source, "sha256": data.sha256},
-            "priors": [
-                {"name": r.spec.prior.name, "origin": r.spec.prior.origin, "sha256": r.spec.prior.sha256}
-                for r in results
-            ],
-            "model": args.model,
-            "settings": json.loads(results[0].tree.attrs["bayes_rescue_settings"]),
-            "mcids": list(mcids),
-            "rope": args.rope,
-            "versions": package_versions(),
-            "diagnostics": {
-                r.spec.prior.name: {
-                    **r.diagnostics.to_dict(),
-                    "attempts": r.attempts,
-                    "sampled_with": json.loads(r.tree.attrs.get("bayes_rescue_sampled_with", "null"))
-                    or [r.spec.prior.name],
-                }
-                for r in results
-            },
-            "all_diagnostics_passed": not failed,
-            "seconds": round(time.perf_counter() - t0, 2),
-        }
-        rundir.write_json(tmp / "summary.json", {"meta": meta, "rows": json.loads(summary.to_json(orient="records"))})
-        rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
+    written = result.save(
+        target,
+        overwrite=args.overwrite,
+        figures=not args.no_figures,
+        figure_formats=args.figure_format,
+        command=command_line(argv),
+        rerun={"inputs": inputs, "settings": _rerun_settings(args)},
+    )
     print()
-    print(describe(summary, mcids=mcids))
-    if failed:
+    print(result.describe())
+    if result.failed:
         print(
-            f"\nWARNING: diagnostics FAILED for {', '.join(r.spec.prior.name for r in failed)};"
+            f"\nWARNING: diagnostics FAILED for {', '.join(r.name for r in result.failed)};"
             " these numbers are not reliable.",
             file=sys.stderr,
         )
-    where = "posterior.nc" if single else "posterior.nc (a 'prior' dimension)"
-    figures = "" if args.no_figures else " figures/,"
-    print(
-        f"\nresults written to {target}/ (summary.csv, summary.json, draws.csv, {where},{figures} inputs/,"
-        " manifest.json)"
-    )
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in written.iterdir())
+    print(f"\nresults written to {target}/ ({', '.join(files)})")
     return 0  # failures were written only because --keep-going asked for it
 
 

@@ -21,17 +21,36 @@ def _figure_path(text: str) -> Path:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("priors", help="where every prior came from: sources, centre, spread, implied RD, ESS")
-    p.add_argument("--prior", default="all", help="bundled name, path, comma list, or all")
-    p.add_argument("--data", default="bundled:chen2025", help="counts whose control risks the implied RD uses")
-    p.add_argument("--robust", type=_unit("--robust"), default=0.0, help="also show robust versions (weight)")
-    p.add_argument("--plot", type=_figure_path, default=None, help="draw the priors into this file (.png, .pdf, .svg)")
-    p.add_argument("--out", type=Path, default=None, help="write the table as CSV here")
-    p.add_argument("--overwrite", action="store_true", help="replace existing --out / --plot files")
-    p.add_argument("--verbose", action="store_true", help="print every distribution and every source")
+    p.add_argument(
+        "--prior",
+        default="all",
+        help="bundled prior name, path to a .toml, comma-separated list, or all (default: all)",
+    )
+    p.add_argument(
+        "--data",
+        default="bundled:chen2025",
+        help="counts whose control risks the implied RD uses (default: bundled:chen2025)",
+    )
+    p.add_argument(
+        "--robust",
+        type=_unit("--robust"),
+        default=0.0,
+        help="also show the robust versions at this weight (default: 0 = off)",
+    )
+    p.add_argument(
+        "--plot",
+        type=_figure_path,
+        default=None,
+        help="draw the priors into this file; its suffix (.png, .svg, .pdf) is the format (default: off)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="write the table as CSV here (default: off)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --out / --plot files (default: off)")
+    p.add_argument("--verbose", action="store_true", help="print every distribution and every source (default: off)")
     p.add_argument(
         "--refit",
         action="store_true",
-        help="refit the MAP priors from the trial table (fixed seed) and rewrite bayes_rescue/priors/map_*.toml",
+        help="refit the MAP priors from the trial table (fixed seed) and rewrite bayes_rescue/priors/map_*.toml"
+        " (default: off)",
     )
     p.set_defaults(run=run)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from bayes_rescue.cli._args import (
     MIN_DRAWS,
     _centre,
+    _figure_formats,
     _positive_float,
     _positive_int,
     _prob,
@@ -23,41 +24,90 @@ from bayes_rescue.cli._args import (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sensitivity", help="prior sensitivity grid, heat maps and reverse-Bayes tipping points")
-    p.add_argument("--data", default="bundled:chen2025")
-    p.add_argument("--model", default="hierarchical", choices=["hierarchical", "independent"])
+    p = sub.add_parser(
+        "sensitivity",
+        help="prior sensitivity grid, heat maps and reverse-Bayes tipping points",
+        description="Fit a grid of normal priors on every outcome's log OR; write grid.csv, heat maps and tipping.csv.",
+    )
+    p.add_argument(
+        "--data",
+        default="bundled:chen2025",
+        help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
+    )
+    p.add_argument(
+        "--model",
+        default="hierarchical",
+        choices=["hierarchical", "independent"],
+        help="model structure (default: hierarchical)",
+    )
     p.add_argument(
         "--centres",
         type=_centre("--centres"),
         nargs="+",
         default=[-0.5, 0.0, 0.5, 1.0],
-        help="prior centres, log OR in the benefit direction",
+        help="prior centres, log OR in the benefit direction (default: -0.5 0 0.5 1)",
     )
-    p.add_argument("--sds", type=_positive_float("--sds"), nargs="+", default=[0.25, 0.5, 1.0, 2.0])
-    p.add_argument("--robust", type=_unit("--robust"), nargs="+", default=[0.0], help="robust weights to sweep")
-    p.add_argument("--mcid", type=_prob("--mcid"), nargs="+", default=[0.05, 0.10])
-    p.add_argument("--levels", type=_prob("--levels"), nargs="+", default=[0.95, 0.5], help="tipping levels")
-    p.add_argument("--no-tipping", action="store_true", help="skip the tipping-point search")
+    p.add_argument(
+        "--sds",
+        type=_positive_float("--sds"),
+        nargs="+",
+        default=[0.25, 0.5, 1.0, 2.0],
+        help="prior standard deviations of the log OR (default: 0.25 0.5 1 2)",
+    )
+    p.add_argument(
+        "--robust",
+        type=_unit("--robust"),
+        nargs="+",
+        default=[0.0],
+        help="weights of the robust N(0, 1.5285) component to sweep (default: 0)",
+    )
+    p.add_argument(
+        "--mcid",
+        type=_prob("--mcid"),
+        nargs="+",
+        default=[0.05, 0.10],
+        help="benefit thresholds on the risk difference, as proportions (default: 0.05 0.1)",
+    )
+    p.add_argument(
+        "--levels",
+        type=_prob("--levels"),
+        nargs="+",
+        default=[0.95, 0.5],
+        help="posterior probabilities of benefit whose tipping points are searched (default: 0.95 0.5)",
+    )
+    p.add_argument(
+        "--no-tipping", action="store_true", help="skip the tipping-point search (default: tipping points searched)"
+    )
     p.add_argument(
         "--method",
         default="auto",
         choices=["auto", "nuts"],
-        help="'auto' (default): reweight one long reference fit by Pareto-smoothed importance sampling where"
-        " that passes the diagnostics gate, NUTS elsewhere; 'nuts': fit every point",
+        help="'auto': reweight one long reference fit by Pareto-smoothed importance sampling where"
+        " that passes the diagnostics gate, NUTS elsewhere; 'nuts': fit every point (default: auto)",
     )
-    p.add_argument("--draws", type=_positive_int("--draws", MIN_DRAWS), default=1000)
-    p.add_argument("--tune", type=_positive_int("--tune"), default=500)
-    p.add_argument("--chains", type=_positive_int("--chains"), default=4)
-    p.add_argument("--seed", type=_seed("--seed"), default=20250531)
-    p.add_argument("--out", type=Path, default=None, help="output directory (default models/<name>)")
-    p.add_argument("--name", default=None)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--draws", type=_positive_int("--draws", MIN_DRAWS), default=1000, help="draws per chain (default: 1000)"
+    )
+    p.add_argument("--tune", type=_positive_int("--tune"), default=500, help="tuning steps per chain (default: 500)")
+    p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: models/<name>)")
+    p.add_argument("--name", default=None, help="run name (default: sensitivity-<data>-<model>-<UTC time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory (default: off)")
     p.add_argument(
         "--scheduler",
         type=_scheduler,
         default="serial",
-        help="'serial' (default: this process; nutpie's chains already use every core), 'local' (a Dask"
-        " LocalCluster on this machine's cores, no set-up) or a dask.distributed scheduler address",
+        help="'serial' (this process; nutpie's chains already use every core), 'local' (a Dask"
+        " LocalCluster on this machine's cores, no set-up) or a dask.distributed scheduler address"
+        " (default: serial)",
+    )
+    p.add_argument(
+        "--figure-format",
+        type=_figure_formats("--figure-format"),
+        default=("png", "svg"),
+        metavar="png,svg|pdf",
+        help="comma-separated formats of the heat maps: png (300 dpi), svg, pdf (default: png,svg)",
     )
     p.set_defaults(run=run)
 
@@ -120,7 +170,14 @@ def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
             tips.to_csv(tmp / "tipping.csv", index=False)
         for r in args.robust:
             for col in ("p_benefit", *(prob_column("benefit", m) for m in mcids)):
-                plot_heatmaps(grid, tmp / f"heatmap_{col}_robust{r:g}.png", col, robust=r)
+                plot_heatmaps(
+                    grid,
+                    tmp / f"heatmap_{col}_robust{r:g}",
+                    col,
+                    robust=r,
+                    labels=data.labels,
+                    formats=args.figure_format,
+                )
         worst = {
             "max_rhat": float(grid["rhat_max"].max()),
             "min_ess": float(grid["ess_min"].min()),
@@ -141,24 +198,13 @@ def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
         rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
     overall = grid[grid["subgroup"] == "overall"]
     for outcome, part in overall.groupby("outcome", sort=False):
-        print(f"\n{outcome} (cohort): P(benefit) by prior sd (rows) x centre (columns), robust weight 0")
-        print(
-            part[part["robust"] == args.robust[0]]
-            .pivot(index="sd", columns="centre_benefit", values="p_benefit")
-            .round(3)
-        )
+        print(f"\n{data.labels.outcome(outcome)}, whole cohort: P(benefit), robust weight {args.robust[0]:g}")
+        print("rows: prior SD; columns: prior centre (log OR, benefit direction)")
+        table = part[part["robust"] == args.robust[0]].pivot(index="sd", columns="centre_benefit", values="p_benefit")
+        print(probability_grid_text(table))
     if tips is not None:
         print("\nreverse-Bayes tipping points:")
-        cols = [
-            "outcome",
-            "subgroup",
-            "level",
-            "tipping_sd",
-            "tipping_sd_ess_patients",
-            "tipping_centre_or",
-            "sd_status",
-        ]
-        print(tips[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print(tipping_text(tips))
     print(
         f"\nworst diagnostics over the grid: max R-hat {worst['max_rhat']:.4f}, min ESS {worst['min_ess']:.0f},"
         f" max divergences {worst['max_divergences']}, points failing the gate {worst['points_failing_gate']}"
@@ -167,13 +213,28 @@ def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
         print(
             "WARNING: some grid points failed the diagnostics gate; see grid.csv (diagnostics_passed)", file=sys.stderr
         )
-    files = (
-        "grid.csv, heatmap_*.png, manifest.json"
-        if tips is None
-        else "grid.csv, tipping.csv, heatmap_*.png, manifest.json"
-    )
+    figs = ", ".join(f"heatmap_*.{f}" for f in args.figure_format)
+    files = f"grid.csv, {figs}, manifest.json" if tips is None else f"grid.csv, tipping.csv, {figs}, manifest.json"
     print(f"\nresults written to {target}/ ({files})")
     return 0
+
+
+def probability_grid_text(table) -> str:
+    """A pivot table of probabilities (rows: prior SD; columns: prior centre) as text, every cell by
+    :func:`~bayes_rescue.outputs.tables.format_probability` (``n/a`` where a point has no value)."""
+    from bayes_rescue.outputs.tables import format_probability
+
+    width = 8
+    head = "SD \\ centre".ljust(12) + "".join(f"{c:>{width}g}" for c in table.columns)
+    rows = [f"{idx:<12g}" + "".join(f"{format_probability(v):>{width}}" for v in row) for idx, row in table.iterrows()]
+    return "\n".join([head, *rows])
+
+
+def tipping_text(tips) -> str:
+    """The tipping-point table as text; a point that was not found is ``n/a`` (its ``sd_status`` says why)."""
+    cols = ["outcome", "subgroup", "level", "tipping_sd", "tipping_sd_ess_patients", "tipping_centre_or", "sd_status"]
+    frame = tips[[c for c in cols if c in tips.columns]]
+    return frame.to_string(index=False, na_rep="n/a", float_format=lambda x: f"{x:.3g}")
 
 
 def run(args, argv: list[str]) -> int:

@@ -24,22 +24,30 @@ from bayes_rescue.errors import InputError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="simulation-based calibration (SBC) of the model or of the MAP meta-analysis")
-    p.add_argument("--sims", type=_positive_int("--sims"), default=1000, help="number of simulations (1000)")
-    p.add_argument("--prior", default="skeptical", help="prior of the reanalysis model (skeptical)")
+    p.add_argument("--sims", type=_positive_int("--sims"), default=1000, help="number of simulations (default: 1000)")
+    p.add_argument("--prior", default="skeptical", help="prior of the reanalysis model (default: skeptical)")
     p.add_argument(
         "--model",
         default="hierarchical",
         choices=["hierarchical", "independent", "map"],
-        help="model to calibrate; 'map' = the meta-analysis behind the MAP priors",
+        help="model to calibrate; 'map' = the meta-analysis behind the MAP priors (default: hierarchical)",
     )
-    p.add_argument("--literature", default="map_early", help="trial set of the MAP meta-analysis (--model map)")
-    p.add_argument("--outcome", default="mrs_0_2", help="outcome of the MAP meta-analysis (--model map)")
-    p.add_argument("--data", default="bundled:chen2025", help="counts whose arm sizes are simulated")
+    p.add_argument(
+        "--literature",
+        default="map_early",
+        help="trial set of the MAP meta-analysis, with --model map (default: map_early)",
+    )
+    p.add_argument(
+        "--outcome", default="mrs_0_2", help="outcome of the MAP meta-analysis, with --model map (default: mrs_0_2)"
+    )
+    p.add_argument(
+        "--data", default="bundled:chen2025", help="counts whose arm sizes are simulated (default: bundled:chen2025)"
+    )
     p.add_argument(
         "--scheduler",
         type=_scheduler,
         default="serial",
-        help="serial, local (Dask LocalCluster) or a scheduler address",
+        help="serial, local (Dask LocalCluster) or a scheduler address (default: serial)",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default models/validate-<UTC time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder (a run of this tool)")

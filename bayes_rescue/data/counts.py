@@ -2,21 +2,33 @@
 
 The counts format (CSV, UTF-8, a BOM is tolerated) has one row per outcome x subgroup x arm:
 
-==============  ========  ==================================================================
-column          required  meaning
-==============  ========  ==================================================================
-``outcome``     yes       outcome name (letters, digits, ``_ . -``)
-``subgroup``    yes       subgroup name; subgroups of one outcome are disjoint and together
-                          make up the cohort (use one subgroup, e.g. ``all``, for no split)
-``arm``         yes       ``treatment`` or ``control``
-``events``      yes       patients with the outcome (integer, 0 <= events <= total)
-``total``       yes       patients in the arm and subgroup (integer >= 1)
-``direction``   no        ``higher`` (more events is better) or ``lower``; may be left blank
-                          for the known outcome names in :data:`KNOWN_DIRECTIONS`
-``provenance``  no        ``reported`` or ``derived_from_percent`` (or free text)
-``reported_p``  no        the P value the source printed for this outcome x subgroup
-``note``        no        free text
-==============  ========  ==================================================================
+==================  ========  ==============================================================
+column              required  meaning
+==================  ========  ==============================================================
+``outcome``         yes       outcome name (letters, digits, ``_ . -``)
+``subgroup``        yes       subgroup name; subgroups of one outcome are disjoint and
+                              together make up the cohort (use one subgroup, e.g. ``all``,
+                              for no split)
+``arm``             yes       ``treatment`` or ``control``
+``events``          yes       patients with the outcome (integer, 0 <= events <= total)
+``total``           yes       patients in the arm and subgroup (integer >= 1)
+``direction``       no        ``higher`` (more events is better) or ``lower``; may be left
+                              blank for the known outcome names in :data:`KNOWN_DIRECTIONS`
+``provenance``      no        ``reported`` or ``derived_from_percent`` (or free text)
+``reported_p``      no        the P value the source printed for this outcome x subgroup
+``note``            no        free text
+``outcome_label``   no        the outcome's name in figures and reports (``mRS 0-2 at 90
+                              days``); default: the name with underscores as spaces
+``subgroup_label``  no        the subgroup's name in figures (``mild anterior
+                              circulation``); default: the name with underscores as spaces
+``arm_label``       no        the arm's name in figures (``rescue EVT``); default
+                              ``treatment`` / ``control``
+==================  ========  ==============================================================
+
+Labels are text for people (at most 80 characters, no line breaks); the names stay the keys. A label is
+constant per outcome, per outcome x subgroup and per arm: it may be given on one row and left blank on the
+others, and a label that contradicts the same outcome's, subgroup's or arm's label on another line is an
+error.
 
 Any other column is an error, as are duplicate rows, a missing arm, and subgroups whose arm totals do not
 add up to the same cohort for every outcome.
@@ -40,7 +52,9 @@ from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError
 
 REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
-OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note")
+LABEL_COLUMNS = ("outcome_label", "subgroup_label", "arm_label")
+OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note", *LABEL_COLUMNS)
+MAX_LABEL = 80
 ARMS = ("treatment", "control")
 DIRECTIONS = ("higher", "lower")
 #: Outcome names whose direction is known: ``higher`` means more events is better.
@@ -61,6 +75,48 @@ _INT = re.compile(r"^[+]?\d+$")
 BUNDLED_COHORT = "chen2025"
 
 
+def default_label(name: str) -> str:
+    """A name as a label when the file gives none: underscores as spaces (``mrs_0_2`` -> ``mrs 0 2``)."""
+    return name.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Names for people, from the optional label columns; a name without a label gets a default.
+
+    Attributes
+    ----------
+    outcomes
+        ``outcome -> label`` given in the file.
+    subgroups
+        ``(outcome, subgroup) -> label`` given in the file.
+    arms
+        ``arm -> label`` given in the file.
+    """
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    subgroups: dict[tuple[str, str], str] = field(default_factory=dict)
+    arms: dict[str, str] = field(default_factory=dict)
+
+    def outcome(self, outcome: str) -> str:
+        """The outcome's label, or its name with underscores as spaces."""
+        return self.outcomes.get(outcome) or default_label(outcome)
+
+    def subgroup(self, outcome: str, subgroup: str) -> str:
+        """The subgroup's label; the cohort-level row (``overall``) is ``whole cohort``."""
+        if subgroup == OVERALL:
+            return "whole cohort"
+        return self.subgroups.get((outcome, subgroup)) or default_label(subgroup)
+
+    def arm(self, arm: str) -> str:
+        """The arm's label, or ``treatment`` / ``control``."""
+        return self.arms.get(arm) or arm
+
+    def as_dict(self) -> dict[str | tuple[str, str], str]:
+        """Every given label in one mapping: ``outcome``, ``(outcome, subgroup)`` and ``arm`` keys."""
+        return {**self.outcomes, **self.subgroups, **self.arms}
+
+
 @dataclass(frozen=True)
 class CountsData:
     """Validated two-arm binary-outcome counts.
@@ -76,6 +132,10 @@ class CountsData:
         Where the counts came from (a path, or ``bundled:<name>``).
     sha256
         Hash of the file's bytes, recorded in every run's manifest.
+    meta
+        Figures printed in the source (bundled cohorts), or empty.
+    labels
+        Names for people of outcomes, subgroups and arms (:class:`Labels`; defaults where not given).
     """
 
     table: pd.DataFrame
@@ -83,6 +143,7 @@ class CountsData:
     source: str
     sha256: str
     meta: dict = field(default_factory=dict)
+    labels: Labels = field(default_factory=Labels)
 
     @property
     def outcomes(self) -> list[str]:
@@ -124,6 +185,12 @@ class CountsData:
         cols = ["outcome", "subgroup", "arm", "events", "total", "provenance", "reported_p", "note"]
         frame = self.table[cols].copy()
         frame.insert(3, "direction", frame["outcome"].map(self.directions))
+        lab = self.labels
+        if lab.outcomes or lab.subgroups or lab.arms:
+            frame["outcome_label"] = [lab.outcomes.get(o, "") for o in frame["outcome"]]
+            keys = zip(frame["outcome"], frame["subgroup"], strict=True)
+            frame["subgroup_label"] = [lab.subgroups.get(k, "") for k in keys]
+            frame["arm_label"] = [lab.arms.get(a, "") for a in frame["arm"]]
         return frame.to_csv(index=False, lineterminator="\n")
 
 
@@ -188,6 +255,25 @@ def _parse_p(value: str, *, source: str, line: int) -> str:
     return v
 
 
+def _take_label(seen: dict, key, value: str, what: str, *, source: str, line: int, field: str) -> None:
+    """Record a label for ``key`` (blank: none on this row); it must agree with the one given before."""
+    if value == "":
+        return
+    if "\n" in value or "\r" in value:
+        raise InputError("contains a line break; a label is one line", source=source, line=line, field=field)
+    if len(value) > MAX_LABEL:
+        raise InputError(f"is {len(value)} characters long; at most {MAX_LABEL}", source=source, line=line, field=field)
+    prev = seen.get(key)
+    if prev is not None and prev[0] != value:
+        raise InputError(
+            f"'{value[:40]}' contradicts '{prev[0][:40]}' on line {prev[1]} for the same {what}",
+            source=source,
+            line=line,
+            field=field,
+        )
+    seen.setdefault(key, (value, line))
+
+
 def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = None) -> CountsData:
     """Validate counts given as CSV text; see the module docstring for the format.
 
@@ -220,6 +306,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             raise InputError("required column is missing", source=source, line=header_line, field=col)
 
     records = []
+    labels: dict[str, dict] = {col: {} for col in LABEL_COLUMNS}
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
     for i, row in records_in[1:]:
@@ -284,6 +371,12 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                     field="direction",
                 )
             directions[rec["outcome"]] = (direction, i)
+        for col, key, what in (
+            ("outcome_label", rec["outcome"], f"outcome '{rec['outcome']}'"),
+            ("subgroup_label", (rec["outcome"], rec["subgroup"]), f"subgroup '{rec['outcome']}/{rec['subgroup']}'"),
+            ("arm_label", rec["arm"], f"arm '{rec['arm']}'"),
+        ):
+            _take_label(labels[col], key, rec.get(col, ""), what, source=source, line=i, field=col)
         records.append(
             {
                 "outcome": rec["outcome"],
@@ -354,7 +447,17 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 field="reported_p",
             )
     digest = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return CountsData(table=table.drop(columns="_line"), directions=resolved, source=source, sha256=digest)
+    return CountsData(
+        table=table.drop(columns="_line"),
+        directions=resolved,
+        source=source,
+        sha256=digest,
+        labels=Labels(
+            outcomes={k: v[0] for k, v in labels["outcome_label"].items()},
+            subgroups={k: v[0] for k, v in labels["subgroup_label"].items()},
+            arms={k: v[0] for k, v in labels["arm_label"].items()},
+        ),
+    )
 
 
 def load_counts(path: str | Path) -> CountsData:
@@ -392,7 +495,7 @@ def load_bundled(name: str = BUNDLED_COHORT) -> CountsData:
     meta = tomllib.loads(meta_file.read_text("utf-8")) if meta_file.is_file() else {}
     if meta:
         check_against_reported(data, meta)
-    return CountsData(data.table, data.directions, data.source, data.sha256, meta)
+    return CountsData(data.table, data.directions, data.source, data.sha256, meta, data.labels)
 
 
 def check_against_reported(data: CountsData, meta: dict) -> None:

@@ -1,43 +1,77 @@
 """What a fit derives from its draws: effects per estimand (RD, RR, OR, arm risks), prior draws, the
-pointwise log likelihood, predictive draws, the data groups, and the assembled DataTree.
+pointwise (per-patient) log likelihood, predictive draws, the data groups, and the assembled DataTree.
 
 Everything here is NumPy following the mathematics of :mod:`bayes_rescue.model.build`; the tests check it
 against PyMC's own prior sampler and log likelihood.
+
+The saved DataTree is ArviZ-ready:
+
+- ``posterior`` holds the model's parameters (``mu_baseline``, ``mu_log_or``, the pooling parameters, the
+  per-cell ``baseline`` and ``delta``, ``bias`` when bias-adjusted) and the derived effects ``p_control``,
+  ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or`` with dims ``(outcome, subgroup)``; the
+  ``subgroup`` coordinate lists every subgroup of the data and ``overall`` (the cohort standardised over its
+  subgroups); a combination the data do not have (a subgroup of another outcome) is NaN;
+- ``log_likelihood`` holds one variable per outcome, the Bernoulli log likelihood of each patient (dim
+  ``patient``: the treated patients first, then the controls, each arm in subgroup order), so that
+  ``az.loo(tree, var_name=<outcome>)`` has one point per patient; ``observed_data`` holds the same patients'
+  0/1 outcomes and ``posterior_predictive`` / ``prior_predictive`` their replicates;
+- ``prior`` holds prior draws of the parameters and the effects; ``log_prior`` the log prior density at each
+  posterior draw (for power-scaling sensitivity); ``constant_data`` the counts and the prior's numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
-from scipy import special, stats
+from scipy import special
 
+from bayes_rescue.data.counts import OVERALL
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.estimands import estimands
 from bayes_rescue.model.spec import ModelSpec
 
+#: The derived effect variables, per estimand.
+EFFECT_VARS = ("p_control", "p_treatment", "rd", "rr", "odds_ratio", "log_or")
+
+
+def arm_logits(group: xr.Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Logits per draw and cell, arrays (chain, draw, cell): ``control`` and ``treatment_observed`` (the arms
+    as the likelihood sees them, at baseline -/+ (delta + bias) / 2), and ``treatment`` (the control arm plus
+    the bias-adjusted effect delta; equal to ``treatment_observed`` without a bias model)."""
+    baseline = group["baseline"].transpose("chain", "draw", "cell").to_numpy()
+    delta = group["delta"].transpose("chain", "draw", "cell").to_numpy()
+    contrast = delta
+    if spec.bias is not None:
+        contrast = (
+            delta + group["bias"].transpose("chain", "draw", "outcome").to_numpy()[..., spec.arrays()["outcome_idx"]]
+        )
+    control = baseline - contrast / 2
+    return {"control": control, "treatment_observed": baseline + contrast / 2, "treatment": control + delta}
+
 
 def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
-    """Derived effects per estimand from draws of ``alpha`` and ``log_or`` over cells.
+    """Derived effects per estimand from draws of ``baseline`` and ``delta`` (and ``bias``) over cells.
 
     Returns a Dataset with dims ``(chain, draw, estimand)`` and variables ``p_control``, ``p_treatment``,
     ``rd`` (risk difference, treatment minus control), ``rr`` (risk ratio), ``odds_ratio`` and ``log_or``.
-    Cohort rows standardise the arm risks over subgroups by subgroup size (see :mod:`bayes_rescue.model`).
+    Cohort rows standardise the arm risks over subgroups by subgroup size (see :mod:`bayes_rescue.model.build`).
     """
     est = estimands(spec)
     cells = spec.data.cells()
     size = (cells["n_t"] + cells["n_c"]).to_numpy(float)
-    alpha = group["alpha"].transpose("chain", "draw", "cell").to_numpy()
-    delta = group["log_or"].transpose("chain", "draw", "cell").to_numpy()
+    logits = arm_logits(group, spec)
+    lc, lt = logits["control"], logits["treatment"]
     # On the log scale throughout (log p and log(1 - p) by log-sum-exp), so that draws far out on the
     # logit scale (vague priors) give finite log OR and RR instead of inf - inf.
     cell_logs = {
-        "pc": special.log_expit(alpha),
-        "qc": special.log_expit(-alpha),
-        "pt": special.log_expit(alpha + delta),
-        "qt": special.log_expit(-(alpha + delta)),
+        "pc": special.log_expit(lc),
+        "qc": special.log_expit(-lc),
+        "pt": special.log_expit(lt),
+        "qt": special.log_expit(-lt),
     }
     n = len(est)
-    logs = {k: np.empty((*alpha.shape[:2], n)) for k in cell_logs}
+    logs = {k: np.empty((*lc.shape[:2], n)) for k in cell_logs}
     for j, idx in enumerate(est["cells"]):
         log_v = np.log(size[idx] / size[idx].sum())
         for k, cell_log in cell_logs.items():
@@ -65,11 +99,49 @@ def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     )
 
 
-def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset:
-    """Draws from the model's prior, in NumPy, following the mathematics in :mod:`bayes_rescue.model`.
+def subgroup_coords(spec: ModelSpec) -> list[str]:
+    """The ``subgroup`` coordinate of the saved effects: the subgroups of the estimands (those of outcomes
+    with more than one subgroup), in data order, then ``overall``."""
+    subgroups = estimands(spec)["subgroup"].tolist()
+    return [*dict.fromkeys(s for s in subgroups if s != OVERALL), OVERALL]
 
-    Same variable names and dims as the posterior (chain = 1). Checked against PyMC's own prior sampler
-    in the tests.
+
+def effects_grid(eff: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
+    """Effects per estimand (:func:`effects`) laid out with dims ``(chain, draw, outcome, subgroup)``; an
+    outcome x subgroup the data do not have is NaN."""
+    est = estimands(spec)
+    outcomes, subgroups = spec.data.outcomes, subgroup_coords(spec)
+    shape = (eff.sizes["chain"], eff.sizes["draw"], len(outcomes), len(subgroups))
+    out = {}
+    for v in EFFECT_VARS:
+        arr = np.full(shape, np.nan)
+        x = eff[v].transpose("chain", "draw", "estimand").to_numpy()
+        for j, (o, s) in enumerate(zip(est["outcome"], est["subgroup"], strict=True)):
+            arr[:, :, outcomes.index(o), subgroups.index(s)] = x[..., j]
+        out[v] = (("chain", "draw", "outcome", "subgroup"), arr)
+    coords = {"chain": eff["chain"].to_numpy(), "draw": eff["draw"].to_numpy(), "outcome": outcomes}
+    return xr.Dataset(out, coords={**coords, "subgroup": subgroups})
+
+
+def grid_effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
+    """The inverse of :func:`effects_grid`: the estimand-dim effects (``estimand = outcome/subgroup``) of a
+    group that holds them with dims ``(outcome, subgroup)`` (a saved posterior or prior group)."""
+    est = estimands(spec)
+    o_sel = xr.DataArray(est["outcome"].tolist(), dims="estimand")
+    s_sel = xr.DataArray(est["subgroup"].tolist(), dims="estimand")
+    ds = group[list(EFFECT_VARS)].sel(outcome=o_sel, subgroup=s_sel).drop_vars(["outcome", "subgroup"])
+    return ds.assign_coords(
+        estimand=est["estimand"].tolist(),
+        estimand_outcome=("estimand", est["outcome"].tolist()),
+        estimand_subgroup=("estimand", est["subgroup"].tolist()),
+    ).transpose("chain", "draw", "estimand")
+
+
+def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset:
+    """Draws from the model's prior, in NumPy, following the mathematics in :mod:`bayes_rescue.model.build`.
+
+    Same variable names and dims as the posterior's parameters (chain = 1). Checked against PyMC's own prior
+    sampler in the tests.
     """
     a = spec.arrays()
     o = a["outcome_idx"]
@@ -87,91 +159,140 @@ def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset
         )
 
     coords = spec.coords()
+    per = {}  # name -> (dim, array (n, size))
     if spec.kind == "hierarchical":
-        on = a["pooled"][o]
-        mu_alpha = rng.normal(h[0], h[1], (n, n_out))
-        sigma_alpha = np.abs(rng.normal(0, h[2], (n, n_out)))
-        w = rng.normal(0, 1, (n, n_cell))
-        mu_delta = mixture(np.arange(n_out))
-        tau = np.abs(rng.normal(0, h[3], (n, n_out)))
-        z = rng.normal(0, 1, (n, n_cell))
-        alpha = mu_alpha[:, o] + on * sigma_alpha[:, o] * w
-        log_or = mu_delta[:, o] + a["offset"] + on * tau[:, o] * z
-        per_outcome = {"mu_alpha": mu_alpha, "sigma_alpha": sigma_alpha, "mu_delta": mu_delta, "tau": tau}
-        per_cell = {"w": w, "z": z, "alpha": alpha, "log_or": log_or}
+        mu_baseline = rng.normal(h[0], h[1], (n, n_out))
+        mu_log_or = mixture(np.arange(n_out))
+        baseline, delta = mu_baseline[:, o], mu_log_or[:, o] + a["offset"]
+        per |= {"mu_baseline": ("outcome", mu_baseline), "mu_log_or": ("outcome", mu_log_or)}
+        if "pooled_outcome" in coords:
+            n_po, n_pc = len(coords["pooled_outcome"]), len(coords["pooled_cell"])
+            sigma = np.abs(rng.normal(0, h[2], (n, n_po)))
+            tau = np.abs(rng.normal(0, h[3], (n, n_po)))
+            bz, dz = rng.normal(0, 1, (n, n_pc)), rng.normal(0, 1, (n, n_pc))
+            c_idx, p_o = a["pool_cell_idx"], a["pool_cell_outcome"]
+            pad = np.zeros((n, 1))
+            baseline = baseline + np.concatenate([sigma[:, p_o] * bz, pad], axis=1)[:, c_idx]
+            delta = delta + np.concatenate([tau[:, p_o] * dz, pad], axis=1)[:, c_idx]
+            per |= {
+                "sigma_baseline": ("pooled_outcome", sigma),
+                "tau_log_or": ("pooled_outcome", tau),
+                "baseline_z": ("pooled_cell", bz),
+                "log_or_z": ("pooled_cell", dz),
+            }
     else:
-        per_outcome = {}
-        per_cell = {"alpha": rng.normal(h[0], h[1], (n, n_cell)), "log_or": mixture(o) + a["offset"]}
-    data_vars = {k: (("chain", "draw", "outcome"), v[None]) for k, v in per_outcome.items()}
-    data_vars |= {k: (("chain", "draw", "cell"), v[None]) for k, v in per_cell.items()}
-    return xr.Dataset(
-        data_vars,
-        coords={"chain": [0], "draw": np.arange(n), "outcome": coords["outcome"], "cell": coords["cell"]},
-    )
+        baseline, delta = rng.normal(h[0], h[1], (n, n_cell)), mixture(o) + a["offset"]
+    per |= {"baseline": ("cell", baseline), "delta": ("cell", delta)}
+    if spec.bias is not None:
+        per["bias"] = ("outcome", rng.normal(a["bias_mu"], a["bias_sd"], (n, n_out)))
+    data_vars = {k: (("chain", "draw", dim), v[None]) for k, (dim, v) in per.items()}
+    dims = {dim for dim, _ in per.values()}
+    return xr.Dataset(data_vars, coords={"chain": [0], "draw": np.arange(n), **{d: coords[d] for d in dims}})
 
 
-def _arm_probs(group: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
-    p_c = xr.apply_ufunc(special.expit, group["alpha"])
-    p_t = xr.apply_ufunc(special.expit, group["alpha"] + group["log_or"])
-    return p_c, p_t
+def patients(spec: ModelSpec) -> pd.DataFrame:
+    """The per-patient layout of one outcome's data, for every outcome: columns ``outcome``, ``patient``
+    (0..N-1: treated patients first, then controls, each arm in subgroup order), ``arm``, ``subgroup``,
+    ``cell`` (index of the model cell) and ``event`` (0/1). Events come first within each cell and arm (the
+    order within a cell does not matter: the patients of one cell and arm are exchangeable)."""
+    cells = spec.data.cells()
+    rows = []
+    for outcome in spec.data.outcomes:
+        idx = np.flatnonzero(cells["outcome"].to_numpy() == outcome)
+        k = 0
+        for arm, y, n in (("treatment", "y_t", "n_t"), ("control", "y_c", "n_c")):
+            for c in idx:
+                r = cells.iloc[c]
+                for i in range(int(r[n])):
+                    rows.append((outcome, k, arm, r["subgroup"], c, int(i < r[y])))
+                    k += 1
+    return pd.DataFrame(rows, columns=["outcome", "patient", "arm", "subgroup", "cell", "event"])
+
+
+def _patient_arrays(spec: ModelSpec) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """outcome -> (cell index, is-treated, event) per patient."""
+    pts = patients(spec)
+    return {
+        o: (g["cell"].to_numpy(), (g["arm"] == "treatment").to_numpy(), g["event"].to_numpy())
+        for o, g in pts.groupby("outcome", sort=False)
+    }
+
+
+def _patient_logits(group: xr.Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """outcome -> observed-arm logit of each patient, arrays (chain, draw, patient)."""
+    logits = arm_logits(group, spec)
+    lc, lt = logits["control"], logits["treatment_observed"]
+    return {
+        o: np.where(treated, lt[..., cell], lc[..., cell]) for o, (cell, treated, _) in _patient_arrays(spec).items()
+    }
+
+
+def _patient_coords(spec: ModelSpec) -> dict:
+    first = patients(spec)
+    first = first[first["outcome"] == spec.data.outcomes[0]]
+    return {"patient": first["patient"].to_numpy(), "arm": ("patient", first["arm"].to_numpy(str))}
 
 
 def log_likelihood(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
-    """Pointwise binomial log likelihood per draw and cell (``y_control``, ``y_treatment``)."""
-    a = spec.arrays()
-    p_c, p_t = _arm_probs(group)
-    cell = xr.DataArray
-    return xr.Dataset(
-        {
-            "y_control": xr.apply_ufunc(
-                stats.binom.logpmf, cell(a["y_c"], dims="cell"), cell(a["n_c"], dims="cell"), p_c
-            ),
-            "y_treatment": xr.apply_ufunc(
-                stats.binom.logpmf, cell(a["y_t"], dims="cell"), cell(a["n_t"], dims="cell"), p_t
-            ),
-        }
-    ).transpose("chain", "draw", "cell")
+    """Pointwise Bernoulli log likelihood per draw and patient, one variable per outcome:
+    ``event * log p + (1 - event) * log(1 - p)`` with p the patient's arm risk. Summed over an arm and cell's
+    patients it is the binomial log likelihood without the log binomial coefficient (a constant)."""
+    events = {o: e for o, (_, _, e) in _patient_arrays(spec).items()}
+    dims = ("chain", "draw", "patient")
+    data = {
+        o: (dims, np.where(events[o] == 1, special.log_expit(x), special.log_expit(-x)))
+        for o, x in _patient_logits(group, spec).items()
+    }
+    coords = {"chain": group["chain"].to_numpy(), "draw": group["draw"].to_numpy(), **_patient_coords(spec)}
+    return xr.Dataset(data, coords=coords)
 
 
 def predictive(group: xr.Dataset, spec: ModelSpec, rng: np.random.Generator) -> xr.Dataset:
-    """Replicated counts per draw and cell: Binomial(n_arm, p_arm)."""
-    a = spec.arrays()
-    p_c, p_t = _arm_probs(group)
-    dims = ("chain", "draw", "cell")
-    p_c, p_t = p_c.transpose(*dims), p_t.transpose(*dims)
-    return xr.Dataset(
-        {
-            "y_control": (dims, rng.binomial(a["n_c"], p_c.to_numpy())),
-            "y_treatment": (dims, rng.binomial(a["n_t"], p_t.to_numpy())),
-        },
-        coords=p_c.coords,
-    )
+    """Replicated 0/1 outcomes per draw and patient (Bernoulli with the patient's arm risk), one variable per
+    outcome."""
+    dims = ("chain", "draw", "patient")
+    data = {
+        o: (dims, (rng.random(x.shape) < special.expit(x)).astype(np.int8))
+        for o, x in _patient_logits(group, spec).items()
+    }
+    coords = {"chain": group["chain"].to_numpy(), "draw": group["draw"].to_numpy(), **_patient_coords(spec)}
+    return xr.Dataset(data, coords=coords)
 
 
 def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
-    """The ``observed_data`` and ``constant_data`` groups."""
+    """The ``observed_data`` (per-patient 0/1 outcomes, one variable per outcome) and ``constant_data``
+    (counts per cell and the prior's numbers) groups."""
     a = spec.arrays()
     coords = spec.coords()
     cells = spec.data.cells()
     observed = xr.Dataset(
-        {"y_control": ("cell", a["y_c"]), "y_treatment": ("cell", a["y_t"])}, coords={"cell": coords["cell"]}
+        {o: ("patient", e.astype(np.int8)) for o, (_, _, e) in _patient_arrays(spec).items()},
+        coords=_patient_coords(spec),
     )
     constant = xr.Dataset(
         {
+            "y_control": ("cell", a["y_c"]),
+            "y_treatment": ("cell", a["y_t"]),
             "n_control": ("cell", a["n_c"]),
             "n_treatment": ("cell", a["n_t"]),
-            "outcome_idx": ("cell", a["outcome_idx"]),
-            "cell_outcome": ("cell", cells["outcome"].to_numpy(str)),
-            "cell_subgroup": ("cell", cells["subgroup"].to_numpy(str)),
-            "pooled": ("outcome", a["pooled"]),
             "offset": ("cell", a["offset"]),
             "direction": ("outcome", np.array([spec.data.directions[o] for o in coords["outcome"]])),
             "prior_w": (("outcome", "component"), a["prior_w"]),
             "prior_mu": (("outcome", "component"), a["prior_mu"]),
             "prior_sd": (("outcome", "component"), a["prior_sd"]),
             "hyper": ("hyper_name", a["hyper"]),
+            **(
+                {"bias_mean": ("outcome", a["bias_mu"]), "bias_sd": ("outcome", a["bias_sd"])} if "bias_mu" in a else {}
+            ),
         },
-        coords={**coords, "hyper_name": ["baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd"]},
+        coords={
+            "outcome": coords["outcome"],
+            "component": coords["component"],
+            "cell": coords["cell"],
+            "cell_outcome": ("cell", cells["outcome"].to_numpy(str)),
+            "cell_subgroup": ("cell", cells["subgroup"].to_numpy(str)),
+            "hyper_name": ["baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd"],
+        },
     )
     return observed, constant
 
@@ -182,29 +303,39 @@ def _log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
     return log_prior(posterior, spec)
 
 
-def _complete_tree(
+def with_cell_coords(ds: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
+    """``ds`` with the non-dimension coordinates ``cell_outcome`` and ``cell_subgroup`` on its ``cell`` dim."""
+    if "cell" not in ds.dims:
+        return ds
+    cells = spec.data.cells()
+    return ds.assign_coords(
+        cell_outcome=("cell", cells["outcome"].to_numpy(str)), cell_subgroup=("cell", cells["subgroup"].to_numpy(str))
+    )
+
+
+def complete_tree(
     posterior: xr.Dataset, sample_stats: xr.Dataset, attrs: dict, spec: ModelSpec, settings: SamplerSettings
-) -> xr.DataTree:
-    """The full DataTree of one prior's fit from its posterior draws and sampler statistics: prior draws,
-    log likelihood and log prior, predictive draws, data groups and the derived effects."""
+) -> tuple[xr.DataTree, xr.Dataset]:
+    """The full DataTree of one prior's fit from its posterior draws and sampler statistics (prior draws,
+    log likelihood and log prior, predictive draws, data groups, the derived effects in the posterior and
+    prior groups), and the effects per estimand (:func:`effects`), which the summaries use."""
     posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
     rng = np.random.default_rng([settings.seed, 1])
     prior = prior_draws(spec, settings.prior_draws, rng)
     observed, constant = observed_and_constant(spec)
+    eff = effects(posterior, spec)
     out = xr.DataTree.from_dict(
         {
-            "posterior": posterior,
+            "posterior": xr.merge([with_cell_coords(posterior, spec), effects_grid(eff, spec)]),
             "sample_stats": sample_stats,
             "log_likelihood": log_likelihood(posterior, spec),
             "log_prior": _log_prior(posterior, spec),
             "posterior_predictive": predictive(posterior, spec, rng),
-            "prior": prior,
+            "prior": xr.merge([with_cell_coords(prior, spec), effects_grid(effects(prior, spec), spec)]),
             "prior_predictive": predictive(prior, spec, rng),
             "observed_data": observed,
             "constant_data": constant,
-            "effects": effects(posterior, spec),
-            "prior_effects": effects(prior, spec),
         }
     )
     out.attrs.update(attrs)
-    return out
+    return out, eff

@@ -89,8 +89,3 @@ def diagnose_effects(effects_ds: xr.Dataset, sample_stats: xr.Dataset, target_ac
         target_accept=target_accept,
         per_estimand=per,
     )
-
-
-def diagnose(tree: xr.DataTree, target_accept: float) -> Diagnostics:
-    """Diagnostics of a fitted DataTree (see :func:`diagnose_effects`)."""
-    return diagnose_effects(tree["effects"].to_dataset(), tree["sample_stats"].to_dataset(), target_accept)

@@ -27,16 +27,16 @@ from bayes_rescue.priors.spec import mixture_logpdf
 def effect_log_prior_by_outcome(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
     """Log density of the named effect prior at each draw, per outcome: array (chain, draw, outcome).
 
-    Hierarchical: the mixture at ``mu_delta[outcome]``; independent: the sum over the outcome's cells of the
-    mixture (shifted by the subgroup offset) at ``log_or[cell]``. Outcomes have separate parameters, so
+    Hierarchical: the mixture at ``mu_log_or[outcome]``; independent: the sum over the outcome's cells of the
+    mixture (shifted by the subgroup offset) at ``delta[cell]``. Outcomes have separate parameters, so
     this is also what an importance weight for one outcome's prior needs.
     """
     a = spec.arrays()
     o = a["outcome_idx"]
     if spec.kind == "hierarchical":
-        x = posterior["mu_delta"].transpose("chain", "draw", "outcome").to_numpy()
+        x = posterior["mu_log_or"].transpose("chain", "draw", "outcome").to_numpy()
         return mixture_logpdf(x, a["prior_w"], a["prior_mu"], a["prior_sd"])
-    x = posterior["log_or"].transpose("chain", "draw", "cell").to_numpy()
+    x = posterior["delta"].transpose("chain", "draw", "cell").to_numpy()
     mu = a["prior_mu"][o] + a["offset"][:, None]
     per_cell = mixture_logpdf(x, a["prior_w"][o], mu, a["prior_sd"][o])
     return per_cell @ (o[:, None] == np.arange(a["prior_w"].shape[0])[None, :]).astype(float)
@@ -52,30 +52,35 @@ def log_prior(posterior: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
 
     effect = effect_log_prior_by_outcome(posterior, spec).sum(-1)
     if spec.kind == "hierarchical":
-        other = (
-            stats.norm.logpdf(arr("mu_alpha"), h[0], h[1]).sum(-1)
-            + stats.halfnorm.logpdf(arr("sigma_alpha"), scale=h[2]).sum(-1)
-            + stats.halfnorm.logpdf(arr("tau"), scale=h[3]).sum(-1)
-            + stats.norm.logpdf(arr("w")).sum(-1)
-            + stats.norm.logpdf(arr("z")).sum(-1)
-        )
+        other = stats.norm.logpdf(arr("mu_baseline"), h[0], h[1]).sum(-1)
+        if "sigma_baseline" in posterior:
+            other = other + (
+                stats.halfnorm.logpdf(arr("sigma_baseline"), scale=h[2]).sum(-1)
+                + stats.halfnorm.logpdf(arr("tau_log_or"), scale=h[3]).sum(-1)
+                + stats.norm.logpdf(arr("baseline_z")).sum(-1)
+                + stats.norm.logpdf(arr("log_or_z")).sum(-1)
+            )
     else:
-        other = stats.norm.logpdf(arr("alpha"), h[0], h[1]).sum(-1)
+        other = stats.norm.logpdf(arr("baseline"), h[0], h[1]).sum(-1)
+    if spec.bias is not None:
+        other = other + stats.norm.logpdf(arr("bias"), a["bias_mu"], a["bias_sd"]).sum(-1)
     dims = ("chain", "draw")
     coords = {"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}
     return xr.Dataset({"effect_prior": (dims, effect), "other_priors": (dims, other)}, coords=coords)
 
 
-def power_scaling(tree: xr.DataTree, *, threshold: float = 0.05) -> pd.DataFrame:
-    """Prior and likelihood sensitivity of RD and log OR per estimand, with ArviZ's diagnosis.
+def power_scaling(tree: xr.DataTree, eff: xr.Dataset, *, threshold: float = 0.05) -> pd.DataFrame:
+    """Prior and likelihood sensitivity of RD and log OR per estimand (``eff``: the fit's effects per
+    estimand), with ArviZ's diagnosis.
 
     Returns one row per estimand: ``estimand, rd_prior_sensitivity, rd_likelihood_sensitivity,
     rd_psense_diagnosis`` and the same for ``log_or``.
     """
     from arviz_stats import psense
 
-    eff = tree["effects"].to_dataset()[["rd", "log_or"]].drop_vars(["estimand_outcome", "estimand_subgroup"])
+    eff = eff[["rd", "log_or"]].drop_vars(["estimand_outcome", "estimand_subgroup"])
     lik = tree["log_likelihood"].to_dataset()
+    lik = xr.Dataset({"all": sum(lik[v].sum("patient") for v in lik.data_vars)})  # the whole likelihood
     data = xr.DataTree.from_dict({"posterior": eff, "log_prior": tree["log_prior"].to_dataset(), "log_likelihood": lik})
     prior = psense(data, group="prior")
     like = psense(data, group="likelihood")

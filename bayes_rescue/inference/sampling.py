@@ -19,8 +19,8 @@ import pymc as pm
 import xarray as xr
 
 from bayes_rescue.inference.compile import compile_model
-from bayes_rescue.inference.derived import _complete_tree, effects
-from bayes_rescue.inference.diagnostics import Diagnostics, diagnose
+from bayes_rescue.inference.derived import complete_tree, effects, grid_effects
+from bayes_rescue.inference.diagnostics import Diagnostics, diagnose_effects
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.build import build_model, build_stacked_model, pack_inputs, stack_key, stacked_arrays
 from bayes_rescue.model.spec import ModelSpec
@@ -29,16 +29,45 @@ from bayes_rescue.versions import package_versions
 
 @dataclass
 class FitResult:
-    """One fitted prior: the DataTree, its diagnostics and how many attempts it took."""
+    """One fitted prior: the DataTree, the effects per estimand (dims chain, draw, estimand; see
+    :func:`~bayes_rescue.inference.derived.effects`), its diagnostics and how many attempts it took."""
 
     spec: ModelSpec
     tree: xr.DataTree
+    effects: xr.Dataset
     diagnostics: Diagnostics
     attempts: int
 
     @property
     def passed(self) -> bool:
         return self.diagnostics.passed
+
+    @property
+    def name(self) -> str:
+        """The prior's name, with ``+bias-<model>`` when the fit is bias-adjusted."""
+        return self.spec.name
+
+    @property
+    def prior_effects(self) -> xr.Dataset:
+        """The effects per estimand under the prior (from the tree's prior group)."""
+        return grid_effects(self.tree["prior"].to_dataset(), self.spec)
+
+
+def diagnose(tree: xr.DataTree, eff: xr.Dataset, target_accept: float) -> Diagnostics:
+    """The diagnostics gate on a fit's effects and its sampler statistics."""
+    return diagnose_effects(eff, tree["sample_stats"].to_dataset(), target_accept)
+
+
+#: Dims of the model's parameters other than ``cell`` (see :mod:`bayes_rescue.model.build`).
+PARAMETER_DIMS = {
+    "mu_baseline": "outcome",
+    "mu_log_or": "outcome",
+    "bias": "outcome",
+    "sigma_baseline": "pooled_outcome",
+    "tau_log_or": "pooled_outcome",
+    "baseline_z": "pooled_cell",
+    "log_or_z": "pooled_cell",
+}
 
 
 def _initial_overrides(model: pm.Model) -> dict:
@@ -201,7 +230,7 @@ def _arrow_numpy(column) -> np.ndarray:
 
 
 def _nuts_raw(
-    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("alpha", "log_or")
+    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("baseline", "delta")
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
     post-warm-up draws of ``names`` (dims chain, draw and cell, or outcome for the per-outcome parameters)
@@ -216,12 +245,11 @@ def _nuts_raw(
         diverging.append(_arrow_numpy(stats_.column("diverging")).astype(bool)[keep])
     lengths = {len(d) for d in diverging}
     _check_complete(len(diverging), lengths.pop() if len(lengths) == 1 else None, settings)
-    per_outcome = {"mu_alpha", "sigma_alpha", "mu_delta", "tau"}  # the rest are per cell (model.py)
     c = spec.coords()
-    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws), "cell": c["cell"]}
-    coords["outcome"] = c["outcome"]
+    coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws)}
+    coords |= {d: c[d] for d in ("cell", "outcome", "pooled_outcome", "pooled_cell") if d in c}
     posterior = xr.Dataset(
-        {n: (("chain", "draw", "outcome" if n in per_outcome else "cell"), np.stack(v)) for n, v in post.items()},
+        {n: (("chain", "draw", PARAMETER_DIMS.get(n, "cell")), np.stack(v)) for n, v in post.items()},
         coords=coords,
     )
     sample_stats = xr.Dataset({"diverging": (("chain", "draw"), np.stack(diverging))}, coords=coords)
@@ -233,28 +261,32 @@ def sample_posterior(
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Only what a sweep needs: the posterior effects and the divergence flags (no prior, predictive or
     log likelihood, no DataTree conversion), at ``settings.target_accept``."""
+    names = ("baseline", "delta", "bias") if spec.bias is not None else ("baseline", "delta")
     posterior, sample_stats = _nuts_raw(
-        spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache
+        spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache, names=names
     )
     return effects(posterior, spec), sample_stats
 
 
-def _sample_once(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+def _sample_once(
+    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache
+) -> tuple[xr.DataTree, xr.Dataset]:
     tree = _nuts(spec, settings, target_accept, cache)
-    return _complete_tree(tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(), tree.attrs, spec, settings)
+    return complete_tree(tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(), tree.attrs, spec, settings)
 
 
-def _sample_stacked(specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache) -> list[xr.DataTree]:
+def _sample_stacked(
+    specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache
+) -> list[tuple[xr.DataTree, xr.Dataset]]:
     """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
     one full DataTree per spec. Every tree carries the run's shared ``sample_stats``."""
     tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
     posterior = tree["posterior"].to_dataset()
     _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings, posterior)
     stats_ = tree["sample_stats"].to_dataset()
-    attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.prior.name for s in specs])}
+    attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.name for s in specs])}
     return [
-        _complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
-        for k, spec in enumerate(specs)
+        complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings) for k, spec in enumerate(specs)
     ]
 
 
@@ -264,6 +296,8 @@ def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSetti
         {
             "bayes_rescue_prior_name": spec.prior.name,
             "bayes_rescue_prior_spec": spec.prior.to_json(),
+            "bayes_rescue_bias_model": "none" if spec.bias is None else spec.bias.name,
+            "bayes_rescue_bias_spec": "" if spec.bias is None else spec.bias.to_json(),
             "bayes_rescue_model": spec.kind,
             "bayes_rescue_data_source": spec.data.source,
             "bayes_rescue_data_sha256": spec.data.sha256,
@@ -293,22 +327,22 @@ def fit(
     """
     settings = settings or SamplerSettings()
     cache = DEFAULT_CACHE if cache is None else cache
-    tree = _sample_once(spec, settings, settings.target_accept, cache)
-    diag = diagnose(tree, settings.target_accept)
+    tree, eff = _sample_once(spec, settings, settings.target_accept, cache)
+    diag = diagnose(tree, eff, settings.target_accept)
     attempts = 1
     if not diag.passed and retry:
-        tree = _sample_once(spec, settings, settings.retry_target_accept, cache)
-        diag = diagnose(tree, settings.retry_target_accept)
+        tree, eff = _sample_once(spec, settings, settings.retry_target_accept, cache)
+        diag = diagnose(tree, eff, settings.retry_target_accept)
         attempts = 2
     if not diag.passed:
         warnings.warn(
-            f"prior '{spec.prior.name}': sampler diagnostics FAILED after {attempts} attempt(s): "
+            f"prior '{spec.name}': sampler diagnostics FAILED after {attempts} attempt(s): "
             + "; ".join(diag.problems()),
             RuntimeWarning,
             stacklevel=2,
         )
     attach_provenance(tree, spec, settings, diagnostics=diag.to_dict(), attempts=attempts)
-    return FitResult(spec, tree, diag, attempts)
+    return FitResult(spec, tree, eff, diag, attempts)
 
 
 def fit_many(
@@ -332,16 +366,16 @@ def fit_many(
     results: list[FitResult | None] = [None] * len(specs)
     for idx in groups.values():
         group = [specs[i] for i in idx]
-        names = [s.prior.name for s in group]
+        names = [s.name for s in group]
         if len(group) == 1 or len(set(names)) != len(names):
             for i in idx:
                 results[i] = fit(specs[i], settings, cache=cache)
             continue
-        for i, tree in zip(idx, _sample_stacked(group, settings, cache), strict=True):
-            diag = diagnose(tree, settings.target_accept)
+        for i, (tree, eff) in zip(idx, _sample_stacked(group, settings, cache), strict=True):
+            diag = diagnose(tree, eff, settings.target_accept)
             if diag.passed:
                 attach_provenance(tree, specs[i], settings, diagnostics=diag.to_dict(), attempts=1)
-                results[i] = FitResult(specs[i], tree, diag, 1)
+                results[i] = FitResult(specs[i], tree, eff, diag, 1)
             else:
                 alone = fit(specs[i], settings, cache=cache)
                 alone.attempts += 1

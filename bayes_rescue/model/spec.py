@@ -12,6 +12,7 @@ import numpy as np
 from bayes_rescue._memo import memoised
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.errors import InputError
+from bayes_rescue.priors.bias import BiasModel
 from bayes_rescue.priors.spec import PRIOR_BOUNDS, PriorSpec, check_bound
 
 ModelKind = Literal["hierarchical", "independent"]
@@ -33,6 +34,13 @@ class ModelSpec:
     data: CountsData
     prior: PriorSpec
     kind: ModelKind = "hierarchical"
+    #: A bias model (:mod:`bayes_rescue.priors.bias`): the fit adjusts the effect for it; None = unadjusted.
+    bias: BiasModel | None = None
+
+    @property
+    def name(self) -> str:
+        """The fit's name in tables and folders: the prior's, with ``+bias-<model>`` when bias-adjusted."""
+        return self.prior.name if self.bias is None else f"{self.prior.name}+bias-{self.bias.name}"
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -77,6 +85,7 @@ class ModelSpec:
             "n_c": cells["n_c"].to_numpy(np.int64),
             "outcome_idx": o_idx.astype(np.int64),
             "pooled": (n_sub > 1).astype(float),
+            **_pool_indices(o_idx, n_sub > 1),
             "offset": np.array(
                 [self.prior.shift_for(o, sg) for o, sg in zip(cells["outcome"], cells["subgroup"], strict=True)]
             ),
@@ -87,17 +96,41 @@ class ModelSpec:
                 [h["baseline_mean"], h["baseline_sd"], h["baseline_tau_sd"], h["effect_tau_sd"]], dtype=float
             ),
         }
+        if self.bias is not None:
+            arrays["bias_mu"] = np.array([self.bias.log_or_mean(o, self.data.directions[o]) for o in outcomes])
+            arrays["bias_sd"] = np.array([self.bias.log_or_sd(o) for o in outcomes])
         _check_domain(arrays, self)
         return arrays
 
     def coords(self) -> dict[str, list[str]]:
         cells = self.data.cells()
         k_max = max(MIN_COMPONENTS, *(len(self.prior.effect_for(o).components) for o in self.data.outcomes))
-        return {
+        out = {
             "outcome": self.data.outcomes,
             "cell": [f"{o}/{s}" for o, s in zip(cells["outcome"], cells["subgroup"], strict=True)],
             "component": [f"k{i}" for i in range(k_max)],
         }
+        if self.kind == "hierarchical":
+            pooled = [o for o in self.data.outcomes if len(self.data.subgroups(o)) > 1]
+            if pooled:
+                out["pooled_outcome"] = pooled
+                out["pooled_cell"] = [c for c in out["cell"] if c.split("/", 1)[0] in pooled]
+        return out
+
+
+def _pool_indices(o_idx: np.ndarray, pooled: np.ndarray) -> dict[str, np.ndarray]:
+    """Indices of the hierarchical model's pooling parameters, which exist only for outcomes with more than
+    one subgroup: ``pool_cell_idx`` (per cell: its position among the pooled cells, or the number of pooled
+    cells when its outcome is not pooled) and ``pool_cell_outcome`` (per pooled cell: the position of its
+    outcome among the pooled outcomes)."""
+    pooled_outcomes = np.flatnonzero(pooled)
+    in_pool = pooled[o_idx]
+    n_pc = int(in_pool.sum())
+    cell_idx = np.full(len(o_idx), n_pc, dtype=np.int64)
+    cell_idx[in_pool] = np.arange(n_pc)
+    position = {int(o): i for i, o in enumerate(pooled_outcomes)}
+    cell_outcome = np.array([position[int(o)] for o in o_idx[in_pool]], dtype=np.int64)
+    return {"pool_cell_idx": cell_idx, "pool_cell_outcome": cell_outcome}
 
 
 def _check_domain(a: dict[str, np.ndarray], spec: ModelSpec) -> None:
@@ -129,6 +162,10 @@ def _check_domain(a: dict[str, np.ndarray], spec: ModelSpec) -> None:
         check_bound(name, float(v), source=src, field=f"hyper.{name}")
     for v in a["offset"]:
         check_bound("offset", float(v), source=src, field="effect.subgroups.offset")
+    if "bias_mu" in a and not (
+        np.all(np.isfinite(a["bias_mu"])) and np.all(a["bias_sd"] > 0) and np.all(np.isfinite(a["bias_sd"]))
+    ):
+        raise InputError("bias means and sds must be finite, sds > 0", source=spec.bias.origin or None, field="bias")
     for y, n in (("y_t", "n_t"), ("y_c", "n_c")):
         if np.any(a[y] < 0) or np.any(a[y] > a[n]):
             raise InputError(f"{y} must be within 0..{n}", source=spec.data.source, field=y)

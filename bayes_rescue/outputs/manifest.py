@@ -1,11 +1,12 @@
 """What a run folder records so that ``fit --rerun`` can reproduce it from the folder alone.
 
-A run keeps its inputs byte for byte in ``inputs/`` (``data.csv``, and ``prior-1.toml``, ``prior-2.toml``,
-... in the order of ``--prior``; bundled ones too), their sha256 in the manifest's ``inputs`` table, and
+A run keeps its inputs byte for byte in ``inputs/`` (``data.csv``, ``prior-1.toml``, ``prior-2.toml``, ...
+in the order of ``--prior``, and ``bias.toml`` with ``--bias``; bundled ones too), their sha256 in the
+manifest's ``inputs`` table (``bias`` is null without a bias model), and
 its settings as typed data in ``rerun`` (never a command line, never a path)::
 
     "tool": "bayes_rescue", "manifest_version": 2,
-    "inputs": {"data": "<sha256>", "priors": ["<sha256>", ...]},
+    "inputs": {"data": "<sha256>", "priors": ["<sha256>", ...], "bias": "<sha256>" or null},
     "rerun": {"model": "hierarchical", "draws": 1000, "tune": 1000, "chains": 4, "seed": 20250531,
               "target_accept": 0.95, "prior_draws": 4000, "mcid": [0.05, 0.1], "rope": 0.02,
               "robust": 0.0, "discount": 1.0, "keep_going": false, "no_figures": false}
@@ -29,6 +30,7 @@ from bayes_rescue.errors import InputError
 MANIFEST_VERSION = 2
 INPUTS = "inputs"
 DATA_FILE = "data.csv"
+BIAS_FILE = "bias.toml"
 
 #: The settings a rerun needs, and the type each must have.
 RERUN_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -57,14 +59,20 @@ def _sha(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def write_inputs(folder: Path, data_raw: bytes, prior_raws: list[bytes]) -> dict:
+def write_inputs(folder: Path, data_raw: bytes, prior_raws: list[bytes], bias_raw: bytes | None = None) -> dict:
     """Write the inputs byte for byte into ``folder/inputs/``; return the manifest's ``inputs`` table."""
     root = Path(folder) / INPUTS
     root.mkdir()
     (root / DATA_FILE).write_bytes(data_raw)
     for k, raw in enumerate(prior_raws):
         (root / prior_file(k)).write_bytes(raw)
-    return {"data": _sha(data_raw), "priors": [_sha(r) for r in prior_raws]}
+    if bias_raw is not None:
+        (root / BIAS_FILE).write_bytes(bias_raw)
+    return {
+        "data": _sha(data_raw),
+        "priors": [_sha(r) for r in prior_raws],
+        "bias": None if bias_raw is None else _sha(bias_raw),
+    }
 
 
 def source_bytes(origin: str, sha256: str, *, what: str, field: str) -> bytes:
@@ -74,18 +82,25 @@ def source_bytes(origin: str, sha256: str, *, what: str, field: str) -> bytes:
     Parameters
     ----------
     origin
-        ``bundled:<name>`` or a path, as recorded by the loader.
+        ``bundled:<name>`` (``bundled:bias/<name>`` for a bias model) or a path, as recorded by the loader.
     sha256
         The hash the loader computed.
     what, field
-        For the message: ``"counts file"``/``"--data"`` or ``"prior file"``/``"--prior"``.
+        For the message: ``"counts file"``/``"--data"``, ``"prior file"``/``"--prior"`` or
+        ``"bias model file"``/``"--bias"``.
     """
     from importlib import resources
 
     if origin.startswith("bundled:"):
-        sub = "data" if field == "--data" else "priors"
-        ext = "csv" if field == "--data" else "toml"
-        raw = (resources.files("bayes_rescue") / sub / f"{origin.removeprefix('bundled:')}.{ext}").read_bytes()
+        name = origin.removeprefix("bundled:")
+        root = resources.files("bayes_rescue")
+        if field == "--data":
+            res = root / "data" / f"{name}.csv"
+        elif name.startswith("bias/"):
+            res = root / "priors" / "bias" / f"{name.removeprefix('bias/')}.toml"
+        else:
+            res = root / "priors" / f"{name}.toml"
+        raw = res.read_bytes()
     else:
         raw = read_input_bytes(origin, field=field, what=what)
     if _sha(raw) != sha256:
@@ -177,9 +192,9 @@ def settings_argv(settings: dict) -> list[str]:
     return argv
 
 
-def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path]]:
+def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path], Path | None]:
     """Check that ``run_dir/inputs`` holds exactly the files the manifest's ``inputs`` table records,
-    with those hashes; return the data file and the prior files (in order).
+    with those hashes; return the data file, the prior files (in order) and the bias model file (or None).
 
     Raises
     ------
@@ -189,15 +204,18 @@ def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path
     table = doc.get("inputs")
     if not (
         isinstance(table, dict)
-        and set(table) == {"data", "priors"}
+        and set(table) == {"data", "priors", "bias"}
         and isinstance(table["data"], str)
         and isinstance(table["priors"], list)
         and 1 <= len(table["priors"]) <= 100
         and all(isinstance(h, str) for h in table["priors"])
+        and (table["bias"] is None or isinstance(table["bias"], str))
     ):
-        raise _bad(path, "inputs", "must be a table {data: sha256, priors: [sha256, ...]}")
+        raise _bad(path, "inputs", "must be a table {data: sha256, priors: [sha256, ...], bias: sha256 or null}")
     root = Path(run_dir) / INPUTS
     expected = {DATA_FILE: table["data"], **{prior_file(k): h for k, h in enumerate(table["priors"])}}
+    if table["bias"] is not None:
+        expected[BIAS_FILE] = table["bias"]
     try:
         present = {p.name for p in root.iterdir()}
     except OSError:
@@ -210,4 +228,5 @@ def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path
         raw = read_input_bytes(root / name, field="inputs", what="recorded input")
         if _sha(raw) != digest:
             raise InputError("does not match the sha256 in the manifest", source=root / name, field="inputs")
-    return root / DATA_FILE, [root / prior_file(k) for k in range(len(table["priors"]))]
+    bias = root / BIAS_FILE if table["bias"] is not None else None
+    return root / DATA_FILE, [root / prior_file(k) for k in range(len(table["priors"]))], bias

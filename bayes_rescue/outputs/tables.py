@@ -11,7 +11,8 @@ Columns of the summary table (one row per prior x outcome x estimand):
 - ``nnt_kind`` (``NNTB``/``NNTH``, the side of the median), ``nnt_median`` (1 / |median RD|) and
   ``nnt_eti95`` (text; an interval whose RD interval crosses 0 is written as
   ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309);
-- ``p_benefit``: P(RD on the beneficial side of 0); ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
+- ``p_benefit``: P(RD on the beneficial side of 0), counted on the log OR (same sign, no underflow to 0);
+  ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
   ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
 - ``rhat_max, ess_bulk_min, ess_tail_min`` of this row's RD and log OR, ``divergences`` of the fit,
   ``diagnostics_passed`` of the fit;
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rescue.model.estimands import _fmt_threshold, benefit_sign, prob_column
+from bayes_rescue.model.estimands import benefit_sign, prob_column
 
 CI_PROB = 0.95
 DEFAULT_MCIDS = (0.05, 0.10)
@@ -91,10 +92,11 @@ def summarize_draws(
         row["nnt_median"] = math.inf if med == 0 else 1 / abs(med)
         lo, hi = _eti(rdb, ci_prob)
         row[f"nnt_{pct}"] = nnt_text(lo, hi)
-        row["p_benefit"] = float((rdb > 0).mean())
+        lorb = sign * get["log_or"]  # the sign of the log OR is the sign of the RD, without underflow to 0
+        row["p_benefit"] = float((lorb > 0).mean())
         for m in mcids:
             row[prob_column("benefit", m)] = float((rdb >= m).mean())
-        row["p_harm"] = float((rdb < 0).mean())
+        row["p_harm"] = float((lorb < 0).mean())
         row["p_rope"] = float((np.abs(rd) < rope).mean())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -111,8 +113,9 @@ def summarize(
     from bayes_rescue.model.estimands import estimands
 
     est = estimands(result.spec)
-    table = summarize_draws(result.tree["effects"].to_dataset(), est, mcids=mcids, rope=rope, ci_prob=ci_prob)
+    table = summarize_draws(result.effects, est, mcids=mcids, rope=rope, ci_prob=ci_prob)
     table.insert(0, "model", result.spec.kind)
+    table.insert(0, "bias", "none" if result.spec.bias is None else result.spec.bias.name)
     table.insert(0, "prior", result.spec.prior.name)
     per = result.diagnostics.per_estimand.set_index("estimand").loc[est["estimand"]]
     table["rhat_max"] = per[["rhat_rd", "rhat_log_or"]].max(axis=1).to_numpy()
@@ -123,7 +126,7 @@ def summarize(
     if "log_prior" in result.tree.children:
         from bayes_rescue.inference.psense import power_scaling
 
-        ps = power_scaling(result.tree).set_index("estimand").reindex(est["estimand"])
+        ps = power_scaling(result.tree, result.effects).set_index("estimand").reindex(est["estimand"])
         for col in ("rd_prior_sensitivity", "rd_likelihood_sensitivity", "rd_psense_diagnosis"):
             table[col] = ps[col].to_numpy()
     return table
@@ -132,12 +135,13 @@ def summarize(
 def draws_table(result) -> pd.DataFrame:
     """Long table of per-draw effects for meta-analysts: prior, model, outcome, subgroup, chain, draw, rd,
     log_or, p_control, p_treatment (rows ordered by chain, draw, estimand)."""
-    ds = result.tree["effects"].to_dataset().transpose("chain", "draw", "estimand")
+    ds = result.effects.transpose("chain", "draw", "estimand")
     n_chain, n_draw, n_est = (ds.sizes[d] for d in ("chain", "draw", "estimand"))
     reps = n_chain * n_draw
     frame = pd.DataFrame(
         {
             "prior": result.spec.prior.name,
+            "bias": "none" if result.spec.bias is None else result.spec.bias.name,
             "model": result.spec.kind,
             "outcome": np.tile(ds["estimand_outcome"].to_numpy(), reps),
             "subgroup": np.tile(ds["estimand_subgroup"].to_numpy(), reps),
@@ -149,37 +153,136 @@ def draws_table(result) -> pd.DataFrame:
     return frame
 
 
-def describe(table: pd.DataFrame, *, mcids: tuple[float, ...] = DEFAULT_MCIDS) -> str:
-    """A readable console table plus one sentence per cohort-level row."""
+#: Width of the console output (characters).
+CONSOLE_WIDTH = 100
+#: Widest name columns of the console tables; longer names end in an ellipsis.
+NAME_WIDTHS = {"prior": 12, "outcome": 12, "subgroup": 14}
+
+
+def format_probability(p: float, digits: int = 3) -> str:
+    """A probability for people: ``digits`` decimals, but never a rounded certainty.
+
+    A value that would print as 1.000 prints as ``>0.999``, one that would print as 0.000 (including an
+    exact 0, which from a finite number of draws only says the probability is small) as ``<0.001``;
+    a missing value (NaN, None) as ``n/a``.
+    """
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    step = 10.0**-digits
+    if p >= 1 - step / 2:
+        return f">{1 - step:.{digits}f}"
+    if p < step / 2:
+        return f"<{step:.{digits}f}"
+    return f"{p:.{digits}f}"
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in an ellipsis when cut."""
+    text = str(text)
+    return text if len(text) <= width else text[: max(0, width - 1)] + "\u2026"
+
+
+def _render(rows: list[dict[str, str]], right: set[str], *, width: int = CONSOLE_WIDTH) -> list[str]:
+    """Rows of strings as a text table (two spaces between columns). The name columns (prior, outcome,
+    subgroup) are repeated in every part when the table is wider than ``width``: the other columns
+    wrap into further tables below."""
+    if not rows:
+        return []
+    cols = list(rows[0])
+    keys = [c for c in cols if c in NAME_WIDTHS]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    parts, current = [], []
+    base = sum(widths[k] + 2 for k in keys)
+    used = base
+    for c in cols:
+        if c in keys:
+            continue
+        if current and used + widths[c] + 2 > width:
+            parts.append(current)
+            current, used = [], base
+        current.append(c)
+        used += widths[c] + 2
+    parts.append(current)
     lines = []
-    head = (
-        f"{'prior':<13}{'outcome':<11}{'subgroup':<15}{'RD median (95% ETI)':<26}"
-        f"{'P(benefit)':>11}" + "".join(f"{'P(>=' + _fmt_threshold(m) + ')':>10}" for m in mcids) + f"{'P(harm)':>9}"
-        f"  {'NNT (95% ETI)':<34}{'R-hat':>7}{'ESS':>7}"
-    )
-    lines.append(head)
-    lines.append("-" * len(head))
+    for i, part in enumerate(parts):
+        shown = keys + part
+
+        def cell(c: str, text: str) -> str:
+            return text.rjust(widths[c]) if c in right else text.ljust(widths[c])
+
+        head = "  ".join(cell(c, c) for c in shown).rstrip()
+        if i:
+            lines.append("")
+        lines += [head, "-" * len(head)]
+        lines += ["  ".join(cell(c, r[c]) for c in shown).rstrip() for r in rows]
+    return lines
+
+
+def describe(
+    table: pd.DataFrame,
+    *,
+    mcids: tuple[float, ...] = DEFAULT_MCIDS,
+    treatment: str = "treatment",
+    width: int = CONSOLE_WIDTH,
+) -> str:
+    """The fit for people, in lines of at most ``width`` characters: a table of effects (RD and NNT),
+    a table of probabilities and diagnostics, and one sentence per cohort-level row.
+
+    Names longer than :data:`NAME_WIDTHS` end in an ellipsis; probabilities are written by
+    :func:`format_probability`; the full numbers are in summary.csv. ``treatment`` names the treated arm
+    in the sentences (the counts file's arm label).
+    """
+    import textwrap
+
     pct = (
         next(c for c in table.columns if c.startswith("rd_eti") and c.endswith("_lb"))
         .removeprefix("rd_")
         .removesuffix("_lb")
     )
+    level = pct.removeprefix("eti")
+
+    def names(r) -> dict[str, str]:
+        return {k: truncate(r[k], w) for k, w in NAME_WIDTHS.items()}
+
+    effects, probs = [], []
     for _, r in table.iterrows():
-        ci = f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f}) pp"
-        lines.append(
-            f"{r['prior']:<13}{r['outcome']:<11}{r['subgroup']:<15}{ci:<26}{r['p_benefit']:>11.3f}"
-            + "".join(f"{r[prob_column('benefit', m)]:>10.3f}" for m in mcids)
-            + f"{r['p_harm']:>9.3f}  {r[f'nnt_{pct}']:<34}{r['rhat_max']:>7.3f}"
-            f"{min(r['ess_bulk_min'], r['ess_tail_min']):>7.0f}"
+        effects.append(
+            {
+                **names(r),
+                f"RD, pp ({level}% ETI)": (
+                    f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f})"
+                ),
+                f"NNT ({level}% ETI)": str(r[f"nnt_{pct}"]),
+            }
         )
+        ess = min(r["ess_bulk_min"], r["ess_tail_min"])
+        probs.append(
+            {
+                **names(r),
+                "P(benefit)": format_probability(r["p_benefit"]),
+                **{f"P(>={100 * m:g}pp)": format_probability(r[prob_column("benefit", m)]) for m in mcids},
+                "P(harm)": format_probability(r["p_harm"]),
+                "R-hat": f"{r['rhat_max']:.3f}",
+                "ESS": "n/a" if not np.isfinite(ess) else f"{ess:.0f}",
+            }
+        )
+    right = {c for c in probs[0] if c not in NAME_WIDTHS} if probs else set()
+    lines = ["Effects: RD = risk difference, treatment - control, in percentage points (pp); median (interval)"]
+    lines += _render(effects, set(), width=width)
+    lines += ["", "Probabilities of benefit (in the outcome's own direction; pp = percentage points), diagnostics"]
+    lines += _render(probs, right, width=width)
     lines.append("")
     for _, r in table[table["level"] == "cohort"].iterrows():
         better = "more" if r["direction"] == "higher" else "fewer"
-        lines.append(
+        text = (
             f"[{r['prior']}] {r['outcome']}: risk difference {100 * r['rd_median']:+.1f} percentage points"
-            f" (95% ETI {100 * r[f'rd_{pct}_lb']:+.1f} to {100 * r[f'rd_{pct}_ub']:+.1f}); probability that rescue EVT"
-            f" gives {better} events (benefit) = {r['p_benefit']:.3f}"
-            + "".join(f", of a benefit >= {100 * m:g} points = {r[prob_column('benefit', m)]:.3f}" for m in mcids)
+            f" ({level}% ETI {100 * r[f'rd_{pct}_lb']:+.1f} to {100 * r[f'rd_{pct}_ub']:+.1f}); probability that"
+            f" {treatment} gives {better} events (benefit) = {format_probability(r['p_benefit'])}"
+            + "".join(
+                f", of a benefit >= {100 * m:g} points = {format_probability(r[prob_column('benefit', m)])}"
+                for m in mcids
+            )
             + "."
         )
+        lines += textwrap.wrap(text, width=width, subsequent_indent="    ", break_on_hyphens=False)
     return "\n".join(lines)

@@ -1,15 +1,24 @@
-"""Saving and loading the ArviZ DataTree of a run (``posterior.nc``), and stacking several priors' trees."""
+"""Saving and loading the ArviZ DataTree of a fit (``posterior.nc``) and reading effect draws from it.
+
+A run with one fit writes ``<run>/posterior.nc``; a run with several fits (``--prior all``, or ``--bias``
+beside the unadjusted fit) writes one ArviZ-ready file per fit, ``<run>/<fit>/posterior.nc``, where ``<fit>``
+is the prior's name with ``+bias-<model>`` for a bias-adjusted fit. Each file is a complete ArviZ DataTree
+(see :mod:`bayes_rescue.inference.derived` for its groups), so ``az.summary``, ``az.loo`` and the
+power-scaling functions work on it as they are.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from bayes_rescue.errors import InputError
+
+#: The effect variables of every estimand (see :func:`effect_draws`).
+EFFECT_VARS = ("p_control", "p_treatment", "rd", "rr", "odds_ratio", "log_or")
+TREE_FILE = "posterior.nc"
 
 
 def save_tree(tree: xr.DataTree, path: Path) -> Path:
@@ -25,124 +34,109 @@ def save_tree(tree: xr.DataTree, path: Path) -> Path:
                 changed = True
         if changed:
             tree[node.path] = xr.DataTree(ds)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     tree.to_netcdf(path, engine="h5netcdf")
-    return path
+    return Path(path)
 
 
-PER_PRIOR_ATTRS = "bayes_rescue_per_prior"
+def tree_relpath(fit_name: str, *, single: bool) -> str:
+    """Where a fit's tree goes inside the run folder: ``posterior.nc`` alone, else ``<fit>/posterior.nc``."""
+    return TREE_FILE if single else f"{fit_name}/{TREE_FILE}"
 
 
-def plain_value(value):
-    """An attribute value as plain JSON-able Python (NumPy scalars and arrays included)."""
-    return value.tolist() if hasattr(value, "tolist") else value
-
-
-def stack_trees(trees: list[xr.DataTree], names: list[str]) -> xr.DataTree:
-    """Several priors' DataTrees (same data and structure) as one, along a new ``prior`` dimension.
-
-    Each group's variables are concatenated along ``prior`` only where they differ between priors (the
-    observed counts, and the sampler statistics of priors sampled in one joint run, are stored once).
-    Root attributes equal for every prior stay as they are; the others are kept per prior, as JSON
-    ``{attribute: {prior: value}}`` in the root attribute ``bayes_rescue_per_prior``.
-    :func:`load_tree` with ``prior=`` undoes both.
-    """
-    index = pd.Index(names, name="prior")
-    groups = {}
-    for node in trees[0].subtree:
-        if node.path == "/":
-            continue
-        parts = [t[node.path].to_dataset(inherit=False) for t in trees]
-        groups[node.path] = xr.concat(
-            parts,
-            dim=index,
-            data_vars="different",
-            coords="different",
-            compat="equals",
-            join="exact",
-            combine_attrs="drop_conflicts",
-        )
-    out = xr.DataTree.from_dict(groups)
-    keys = dict.fromkeys(k for t in trees for k in t.attrs)
-    per_prior = {}
-    for k in keys:
-        values = [plain_value(t.attrs.get(k)) for t in trees]
-        if all(v == values[0] for v in values):
-            out.attrs[k] = trees[0].attrs[k]
-        else:
-            per_prior[k] = dict(zip(names, values, strict=True))
-    out.attrs[PER_PRIOR_ATTRS] = json.dumps(per_prior, sort_keys=True)
-    return out
-
-
-def select_prior(tree: xr.DataTree, prior: str, *, source: str | Path = "") -> xr.DataTree:
-    """One prior's DataTree out of a :func:`stack_trees` tree (variables and root attributes)."""
-    names = next((node["prior"].to_numpy().tolist() for node in tree.subtree if "prior" in node.coords), None)
-    if names is None:
-        raise InputError("holds a single prior's fit; open it without prior=", source=source or None)
-    if prior not in names:
-        raise InputError(f"has no prior '{prior}'; it holds {', '.join(names)}", source=source or None)
-    groups = {}
-    for node in tree.subtree:
-        if node.path == "/":
-            continue
-        ds = node.to_dataset(inherit=False)
-        groups[node.path] = (
-            ds.sel(prior=prior, drop=True) if "prior" in ds.dims else ds.drop_vars("prior", errors="ignore")
-        )
-    out = xr.DataTree.from_dict(groups)
-    per_prior = json.loads(tree.attrs.get(PER_PRIOR_ATTRS, "{}"))
-    out.attrs.update({k: v for k, v in tree.attrs.items() if k != PER_PRIOR_ATTRS})
-    out.attrs.update({k: v[prior] for k, v in per_prior.items() if v.get(prior) is not None})
-    return out
-
-
-def load_tree(path: str | Path, *, prior: str | None = None) -> xr.DataTree:
-    """Open a saved posterior DataTree (fully loaded into memory); with ``prior``, one prior's tree out
-    of a several-prior run's ``posterior.nc`` (see :func:`stack_trees`)."""
+def load_tree(path: str | Path) -> xr.DataTree:
+    """Open a saved posterior DataTree (fully loaded into memory)."""
     with xr.open_datatree(path, engine="h5netcdf") as tree:
-        tree = tree.load()
-    return tree if prior is None else select_prior(tree, prior, source=path)
+        return tree.load()
 
 
-def effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") -> dict[str, np.ndarray]:
-    """Posterior draws of one estimand's effects, each an array (chain, draw): ``p_control``,
-    ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or``.
+def effect_draws(
+    tree: xr.DataTree, *, outcome: str, subgroup: str = "overall", group: str = "posterior"
+) -> dict[str, np.ndarray]:
+    """Posterior (or ``group="prior"``) draws of one estimand's effects, each an array (chain, draw):
+    ``p_control``, ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or``.
 
     Raises
     ------
     InputError
         If the tree has no such outcome or subgroup (the message lists what it has).
     """
-    ds = tree["effects"].to_dataset()
-    names = [str(e) for e in ds["estimand"].to_numpy()]
-    key = f"{outcome}/{subgroup}"
-    if key not in names:
-        raise InputError(f"no estimand {outcome}/{subgroup}; the run has {', '.join(names)}", field="--outcome")
-    sel = ds.sel(estimand=key)
+    post = tree[group].to_dataset()
+    outcomes = [str(o) for o in post["outcome"].to_numpy()]
+    if outcome not in outcomes:
+        raise InputError(f"no outcome '{outcome}'; the run has {', '.join(outcomes)}", field="--outcome")
+    sel = post[list(EFFECT_VARS)].sel(outcome=outcome)
+    subgroups = [str(s) for s in post["subgroup"].to_numpy()]
+    have = [s for s in subgroups if not bool(np.isnan(sel["rd"].sel(subgroup=s)).all())]
+    if subgroup not in have:
+        raise InputError(
+            f"outcome '{outcome}' has no subgroup '{subgroup}'; it has {', '.join(have)}", field="--subgroup"
+        )
+    sel = sel.sel(subgroup=subgroup)
     return {v: sel[v].transpose("chain", "draw").to_numpy() for v in EFFECT_VARS}
 
 
-#: The effect variables of every estimand (see :func:`effect_draws`).
-EFFECT_VARS = ("p_control", "p_treatment", "rd", "rr", "odds_ratio", "log_or")
+def fit_names(run: str | Path) -> list[str]:
+    """The fits of a run folder: ``[]`` for a one-fit run (its tree is ``posterior.nc``), else the names of
+    the sub-folders holding a ``posterior.nc``."""
+    run = Path(run)
+    if (run / TREE_FILE).is_file():
+        return []
+    return sorted(p.parent.name for p in run.glob(f"*/{TREE_FILE}"))
+
+
+def prior_effect_draws(tree: xr.DataTree, *, outcome: str, subgroup: str = "overall") -> dict[str, np.ndarray]:
+    """Prior draws of one estimand's effects (same variables and shapes as :func:`effect_draws`), for the
+    prior-posterior figure.
+
+    Raises
+    ------
+    InputError
+        If the tree has no prior draws, or no such outcome or subgroup.
+    """
+    if "prior" not in tree.children or "rd" not in tree["prior"].data_vars:
+        raise InputError("the run has no prior draws of the effects", field="--outcome")
+    return effect_draws(tree, outcome=outcome, subgroup=subgroup, group="prior")
 
 
 def run_tree_path(run: str | Path, *, prior: str | None = None) -> Path:
-    """The ``posterior.nc`` of a run folder (``run`` may also name the file itself)."""
+    """The ``posterior.nc`` of a run folder (``run`` may also name the file itself); ``prior`` names one fit
+    of a several-fit run (required there)."""
     run = Path(run)
-    path = run if run.suffix == ".nc" else run / "posterior.nc"
-    if not path.is_file():
-        raise InputError("is not a bayes_rescue run folder (no posterior.nc)", source=run)
-    return path
+    if run.suffix == ".nc":
+        if not run.is_file():
+            raise InputError("no such file", source=run)
+        return run
+    if not run.is_dir():
+        raise InputError("is not a bayes_rescue run folder", source=run)
+    names = fit_names(run)
+    if not names:
+        if not (run / TREE_FILE).is_file():
+            raise InputError("is not a bayes_rescue run folder (no posterior.nc)", source=run)
+        if prior is not None and _single_name(run) not in ("", prior):
+            raise InputError(f"holds one fit ('{_single_name(run)}'), not '{prior}'", source=run, field="--prior")
+        return run / TREE_FILE
+    if prior is None:
+        raise InputError(
+            f"holds several fits ({', '.join(names)}); choose one with --prior", source=run, field="--prior"
+        )
+    if prior not in names:
+        raise InputError(f"has no fit '{prior}'; it has {', '.join(names)}", source=run, field="--prior")
+    return run / prior / TREE_FILE
+
+
+def _single_name(run: Path) -> str:
+    import json
+
+    try:
+        manifest = json.loads((run / "manifest.json").read_text("utf-8"))
+        return str(manifest["fits"][0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return ""
 
 
 def load_run_draws(
     run: str | Path, *, outcome: str, subgroup: str = "overall", prior: str | None = None
 ) -> dict[str, np.ndarray]:
-    """:func:`effect_draws` of one estimand of a saved run (``prior`` selects one prior of a several-prior run)."""
-    path = run_tree_path(run, prior=prior)
-    tree = load_tree(path)
-    if prior is not None or any("prior" in node.dims for node in tree.subtree):
-        if prior is None:
-            raise InputError("holds several priors; choose one with --prior", source=path, field="--prior")
-        tree = select_prior(tree, prior, source=path)
-    return effect_draws(tree, outcome=outcome, subgroup=subgroup)
+    """:func:`effect_draws` of one estimand of a saved run (``prior`` selects one fit of a several-fit run)."""
+    return effect_draws(load_tree(run_tree_path(run, prior=prior)), outcome=outcome, subgroup=subgroup)

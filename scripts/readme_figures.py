@@ -1,0 +1,75 @@
+"""Regenerate the README's figures: `python scripts/readme_figures.py [--out docs/figures] [--dpi 130]`.
+
+Runs the real commands with their defaults on the bundled cohort, into a temporary folder:
+
+- ``bayes-rescue fit`` (skeptical prior, hierarchical model): prior_posterior, forest, benefit_curve, rank;
+- ``bayes-rescue fit --prior all``: the same four with every bundled prior side by side (``*_all.png``);
+- ``bayes-rescue priors --plot``: priors;
+- ``bayes-rescue sensitivity --no-tipping``: the heat map of P(benefit) (default grid).
+
+Each figure is drawn at 300 dpi, as the commands write it, and copied into ``--out`` as a smaller PNG
+(``--dpi``, default 130) for the README. The simulation-based calibration figure (``validate``) is not
+included: it needs hundreds of fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from bayes_rescue.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+FIT_FIGURES = ("prior_posterior", "forest", "benefit_curve", "rank")
+
+
+def _shrink(src: Path, dst: Path, dpi: int) -> Path:
+    """Copy a 300-dpi PNG as a ``dpi`` PNG (Lanczos resampling, 256-colour palette)."""
+    with Image.open(src) as im:
+        scale = dpi / im.info.get("dpi", (300, 300))[0]
+        small = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        small = small.convert("RGB").quantize(colors=256)  # 8-bit palette: a third of the size
+        small.save(dst, dpi=(dpi, dpi), optimize=True)
+    return dst
+
+
+def _run(argv: list[str]) -> None:
+    print("$ bayes-rescue " + " ".join(argv), flush=True)
+    t0 = time.perf_counter()
+    rc = cli_main(argv)
+    if rc != 0:
+        raise SystemExit(f"bayes-rescue {argv[0]} failed with exit code {rc}")
+    print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "figures", help="folder (default: docs/figures)")
+    p.add_argument("--dpi", type=int, default=130, help="resolution of the README copies (default: 130)")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _run(["fit", "--out", str(tmp / "fit"), "--figure-format", "png"])
+        for name in FIT_FIGURES:
+            written.append(_shrink(tmp / "fit" / "figures" / f"{name}.png", args.out / f"{name}.png", args.dpi))
+        _run(["fit", "--prior", "all", "--out", str(tmp / "all"), "--figure-format", "png"])
+        for name in FIT_FIGURES:
+            written.append(_shrink(tmp / "all" / "figures" / f"{name}.png", args.out / f"{name}_all.png", args.dpi))
+        _run(["priors", "--plot", str(tmp / "priors.png")])
+        written.append(_shrink(tmp / "priors.png", args.out / "priors.png", args.dpi))
+        _run(["sensitivity", "--no-tipping", "--out", str(tmp / "sens"), "--figure-format", "png"])
+        written.append(_shrink(tmp / "sens" / "heatmap_p_benefit_robust0.png", args.out / "heatmap.png", args.dpi))
+    for path in written:
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Publication figures: favours captions, fitted axes, labels, formats, sizes and fonts, heat-map layout.
+
+References: the direction rule of the README (a positive RD favours treatment when more events is better,
+a negative one when fewer is better); the journal sizes asked for (85 / 180 mm wide, text >= 7 pt at that
+size, PNG at 300 dpi, SVG with text kept as text); counts and draws computed here from synthetic inputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from test_plots import _fake_result
+
+from bayes_rescue.data.counts import Labels
+from bayes_rescue.outputs import figures
+from bayes_rescue.outputs.figures import (
+    effect_axis_limits,
+    favours,
+    forest_data,
+    make_figures,
+    parameter_label,
+    percent_text,
+    plot_heatmaps,
+    probability_caption,
+)
+
+LABELS = Labels(
+    outcomes={"mrs_0_2": "mRS 0-2 at 90 days", "mortality": "mortality at 90 days"},
+    subgroups={("mrs_0_2", "a"): "mild anterior circulation"},
+    arms={"treatment": "rescue EVT", "control": "medical management"},
+)
+
+
+def test_favours_follows_the_outcome_direction():
+    """More events better (mRS 0-2): right = treatment. Fewer events better (mortality): left = treatment."""
+    assert favours("higher", LABELS) == ("Favours medical management", "Favours rescue EVT")
+    assert favours("lower", LABELS) == ("Favours rescue EVT", "Favours medical management")
+    assert favours("higher") == ("Favours control", "Favours treatment")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([8.5, 59.2, 12.0, 66.0], (-10.0, 75.0)),  # 0 included, 8% of the 66-point span on each side
+        ([-18.6, 8.4], (-25.0, 15.0)),
+        ([-99.0, 99.0], (-100.0, 100.0)),  # never past +-100 percentage points
+    ],
+)
+def test_effect_axis_fits_the_intervals(values, expected):
+    """Limits = [min(0, lo), max(0, hi)] widened by 8% of the span, rounded out to 5 points (worked by hand)."""
+    assert effect_axis_limits(values) == expected
+
+
+def test_forest_data_carries_direction_and_raw_interval():
+    """The raw RD is (y_t/n_t - y_c/n_c); the Newcombe interval contains it; direction and bias copied."""
+    summary = pd.DataFrame(
+        [
+            {
+                "prior": "p",
+                "outcome": "mortality",
+                "subgroup": "overall",
+                "level": "cohort",
+                "direction": "lower",
+                "y_t": 1,
+                "n_t": 20,
+                "y_c": 2,
+                "n_c": 23,
+                "rd_median": -0.03,
+                "rd_eti95_lb": -0.15,
+                "rd_eti95_ub": 0.06,
+                "bias": "mild",
+            },
+        ]
+    )
+    row = forest_data(summary).iloc[0]
+    assert row["raw_rd"] == pytest.approx(1 / 20 - 2 / 23)
+    assert row["raw_rd_ci95_lb"] < row["raw_rd"] < row["raw_rd_ci95_ub"]
+    assert (row["direction"], row["bias"]) == ("lower", "mild")
+
+
+def test_parameter_labels_use_the_files_names():
+    assert parameter_label("mu_delta[mrs_0_2]", LABELS) == "mean log OR, mRS 0-2 at 90 days"
+    assert parameter_label("alpha[mrs_0_2/a]", LABELS, sep="\n") == (
+        "control log odds\nmRS 0-2 at 90 days\nmild anterior circulation"
+    )
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.0, "<1"), (0.004, "<1"), (0.5, "50"), (0.996, ">99"), (1.0, ">99")])
+def test_heatmap_cells_never_print_certainty(p, text):
+    assert percent_text(p) == text
+
+
+def test_colour_bar_label_in_words():
+    assert probability_caption("p_benefit", LABELS) == "probability that rescue EVT is better (%)"
+    assert "by \u2265 5 percentage points" in probability_caption("p_benefit_ge_0.05", LABELS)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Every figure passed to figures._save, kept open for inspection (then saved as usual)."""
+    figs = []
+    original = figures._save
+
+    def keep(fig, path, formats=None):
+        fig.canvas.draw()
+        texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")) if t.get_text()]
+        figs.append((path, fig, texts, fig.canvas.get_renderer()))
+        return original(fig, path, formats)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    return figs
+
+
+def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
+    """Two priors: four figures, each as PNG (300 dpi) and SVG whose text is <text> (editable), 85 or
+    180 mm wide, no text under 7 pt, a legend naming both priors, and favours captions on RD axes."""
+    results = [_fake_result("neutral", 1), _fake_result("skeptical", 2, shift=-0.5)]
+    summary = pd.DataFrame(
+        [
+            {
+                "prior": r.spec.prior.name,
+                "outcome": o,
+                "subgroup": s,
+                "level": lv,
+                "direction": d,
+                "y_t": 13,
+                "n_t": 17,
+                "y_c": 6,
+                "n_c": 19,
+                "rd_median": 0.2,
+                "rd_eti95_lb": -0.05,
+                "rd_eti95_ub": 0.45,
+            }
+            for r in results
+            for o, s, lv, d in [
+                ("mrs_0_2", "a", "subgroup", "higher"),
+                ("mrs_0_2", "overall", "cohort", "higher"),
+                ("mortality", "overall", "cohort", "lower"),
+            ]
+        ]
+    )
+    paths = make_figures(results, summary, tmp_path, labels=LABELS)
+    names = {p.name for p in paths}
+    stems = ("prior_posterior", "forest", "benefit_curve", "rank")
+    assert names == {f"{s}.{f}" for s in stems for f in ("png", "svg")}
+    for stem in stems:
+        dpi = Image.open(tmp_path / f"{stem}.png").info["dpi"]
+        assert dpi == pytest.approx((300, 300), abs=0.1)
+        svg = (tmp_path / f"{stem}.svg").read_text()
+        assert "<text" in svg and "font-family" in svg.replace("font:", "font-family")  # text kept as text
+    assert "Favours rescue EVT" in (tmp_path / "forest.svg").read_text()
+    for path, fig, texts, _ in captured:
+        width_mm = fig.get_figwidth() * 25.4
+        assert min(abs(width_mm - 85), abs(width_mm - 180)) < 0.5, path
+        small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < 7.0]
+        assert not small, (path, small)
+        legends = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        if path.name in ("prior_posterior", "benefit_curve"):
+            assert {"neutral", "skeptical"} <= set(legends), path
+    forest = next(f for p, f, _, _ in captured if p.name == "forest")
+    captions = {t.get_text() for ax in forest.axes for t in ax.texts}
+    assert {"\u2190 Favours medical management", "Favours rescue EVT \u2192"} <= captions  # mRS panel
+    assert {"\u2190 Favours rescue EVT", "Favours medical management \u2192"} <= captions  # mortality panel
+    for ax in forest.axes:
+        lo, hi = ax.get_xlim()
+        assert -100 <= lo < 0 < hi <= 100 and (lo, hi) != (-100, 100)
+
+
+def test_pdf_on_request(tmp_path):
+    """formats=("pdf",) writes a PDF only."""
+    summary = pd.DataFrame(
+        [
+            {
+                "prior": "neutral",
+                "outcome": "mortality",
+                "subgroup": "overall",
+                "level": "cohort",
+                "direction": "lower",
+                "y_t": 1,
+                "n_t": 20,
+                "y_c": 2,
+                "n_c": 23,
+                "rd_median": -0.03,
+                "rd_eti95_lb": -0.15,
+                "rd_eti95_ub": 0.06,
+            }
+        ]
+    )
+    first = figures.plot_forest(forest_data(summary), tmp_path / "forest", labels=LABELS, formats=("pdf",))
+    assert first == tmp_path / "forest.pdf" and first.read_bytes()[:4] == b"%PDF"
+    assert [p.name for p in tmp_path.iterdir()] == ["forest.pdf"]
+
+
+@pytest.mark.parametrize(("n_centres", "n_sds"), [(4, 4), (13, 9)])
+def test_heatmap_labels_do_not_overlap(tmp_path, captured, n_centres, n_sds):
+    """Every cell's printed value fits inside its cell, and the tick labels of each axis do not overlap,
+    for a small and a large grid (the figure grows with the grid)."""
+    rng = np.random.default_rng(1)
+    rows = [
+        {"outcome": o, "subgroup": s, "robust": 0.0, "centre_benefit": c, "sd": sd, "p_benefit": rng.uniform()}
+        for o, s in [("mrs_0_2", "a"), ("mrs_0_2", "overall"), ("mortality", "overall")]
+        for c in np.round(np.linspace(-1.5, 1.5, n_centres), 2)
+        for sd in np.round(np.geomspace(0.1, 4, n_sds), 2)
+    ]
+    plot_heatmaps(pd.DataFrame(rows), tmp_path / "h", labels=LABELS, formats=("png",))
+    _, fig, _, renderer = captured[-1]
+    for ax in fig.axes[:-1]:  # the last axes is the colour bar
+        if not ax.get_visible():
+            continue
+        cell_w = ax.get_window_extent(renderer).width / n_centres
+        for t in ax.texts:
+            assert t.get_window_extent(renderer).width < cell_w
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
+            assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
+    assert re.search("probability that rescue EVT is better", fig.axes[-1].get_ylabel())
+
+
+def test_forest_overlays_bias_adjusted_and_unadjusted(tmp_path, captured):
+    """A summary with a bias column ('none' and a model name): one posterior series per bias model, named
+    in the legend; the raw RD once per block."""
+    base = {
+        "prior": "skeptical",
+        "outcome": "mrs_0_2",
+        "subgroup": "overall",
+        "level": "cohort",
+        "direction": "higher",
+        "y_t": 15,
+        "n_t": 20,
+        "y_c": 8,
+        "n_c": 23,
+    }
+    summary = pd.DataFrame(
+        [
+            {**base, "bias": "none", "rd_median": 0.21, "rd_eti95_lb": -0.01, "rd_eti95_ub": 0.43},
+            {**base, "bias": "mild", "rd_median": 0.15, "rd_eti95_lb": -0.08, "rd_eti95_ub": 0.40},
+        ]
+    )
+    figures.plot_forest(forest_data(summary), tmp_path / "forest", labels=LABELS, formats=("png",))
+    _, fig, _, _ = captured[-1]
+    names = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert names == [
+        "observed RD, Newcombe 95% CI",
+        "posterior median, 95% ETI (unadjusted)",
+        "posterior median, 95% ETI (bias: mild)",
+    ]

@@ -1,0 +1,575 @@
+"""``report.html`` (bayes_rescue.outputs.report, ``bayes-rescue report``): built from real run folders and
+checked by parsing the HTML (html.parser) and by loading it in headless Chromium.
+
+Reference values: the numbers the report must show are read from the run's own ``summary.csv`` with
+pandas and formatted here, by rules written out in this file (not by the report's formatting functions);
+figures are compared byte for byte with the run's files; the frequentist P values with scipy's Fisher
+test called here on the printed counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as html_lib
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bayes_rescue.cli import main
+from bayes_rescue.outputs.report import FigureRejected, build_report, fmt_prob, inline_svg, write_report
+
+matplotlib.use("Agg")
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_IMG = '<img src="http://evil.example/x.png" onerror="alert(2)">'
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+class Page(HTMLParser):
+    """Tags with their attributes, section ids, figure contents and the text of each section."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.sections: dict[str, str] = {}
+        self.figures: list[dict] = []
+        self.ids: list[str] = []
+        self._section: str | None = None
+        self._figure: dict | None = None
+        self._svg_depth = 0
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "section":
+            self._section = a.get("id")
+            self.sections[self._section] = ""
+        if tag == "figure":
+            self._figure = {"svg": False, "img": None}
+        if self._figure is not None and tag == "svg" and self._svg_depth == 0:
+            self._figure["svg"] = True
+        if tag == "svg":
+            self._svg_depth += 1
+        if self._figure is not None and tag == "img":
+            self._figure["img"] = a.get("src")
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._section = None
+        if tag == "svg":
+            self._svg_depth -= 1
+        if tag == "figure" and self._figure is not None:
+            self.figures.append(self._figure)
+            self._figure = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._section is not None and self._svg_depth == 0:
+            self.sections[self._section] += data
+
+    def cells(self, section: str) -> list[str]:
+        raw = re.findall(r"<td[^>]*>(.*?)</td>", self._raw_sections[section], re.S)
+        return [" ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", t)).split()) for t in raw]
+
+
+def parse(html: str) -> Page:
+    page = Page(html)
+    page._raw_sections = {
+        m.group(1): m.group(2) for m in re.finditer(r'<section id="([^"]+)"[^>]*>(.*?)</section>', html, re.S)
+    }
+    return page
+
+
+def prob_text(p: float) -> str:
+    """Independent statement of the probability rule: 3 decimals, never 1.000 or 0.000."""
+    if p >= 0.9995:
+        return ">0.999"
+    if p < 0.0005:
+        return "<0.001"
+    return f"{p:.3f}"
+
+
+def pp(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def external_refs(page: Page) -> list[str]:
+    """Every src/href that leaves the document (anything but #fragment and inline PNG/JPEG data)."""
+    bad = []
+    for tag, attrs in page.tags:
+        for k, v in attrs.items():
+            if k.split(":")[-1] in ("src", "href") and v is not None:
+                if not v.startswith(("#", "data:image/png;base64,", "data:image/jpeg;base64,")):
+                    bad.append(f"<{tag} {k}={v!r}>")
+                if re.match(r"\s*(https?:|//|file:)", v):
+                    bad.append(f"<{tag} {k}={v!r}>")
+    return bad
+
+
+def copy_run(run: Path, tmp_path: Path, name: str = "copy") -> Path:
+    dst = tmp_path / name
+    shutil.copytree(run, dst)
+    return dst
+
+
+def matplotlib_svg(path: Path, title: str = "forest (svg)") -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [0.1, 0.4, 0.2])
+    ax.imshow(np.arange(16.0).reshape(4, 4), extent=(0, 1, 0, 1))
+    ax.set_title(title)
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A real small run of the bundled cohort (skeptical prior; short chains, so the gate may fail)."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    rc = main(["fit", "--draws", "300", "--tune", "300", "--chains", "2", "--keep-going", "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def html(run) -> str:
+    return build_report(run)
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory) -> Path:
+    """A real run whose user-written texts carry markup: the counts' notes and provenance, and a user
+    prior's name, description, rationale and component sources (the fields a user can fill freely;
+    outcome and subgroup names are restricted to letters, digits and _ . -)."""
+    root = tmp_path_factory.mktemp("hostile")
+    counts = root / "counts.csv"
+    counts.write_text(
+        "outcome,subgroup,arm,events,total,provenance,note\n"
+        f'mrs_0_2,mild,treatment,13,17,"{HOSTILE}",note {HOSTILE}\n'
+        "mrs_0_2,mild,control,6,19,reported,x\n"
+        "mrs_0_2,other,treatment,2,3,reported,x\n"
+        "mrs_0_2,other,control,2,4,reported,x\n"
+        "mortality,all,treatment,1,20,reported,x\n"
+        "mortality,all,control,2,23,reported,x\n",
+        encoding="utf-8",
+    )
+    prior = root / "evil.toml"
+    prior.write_text(
+        f'name = "evil{HOSTILE}"\n'
+        f"description = '{HOSTILE_IMG}'\n"
+        f'rationale = "r {HOSTILE}"\n'
+        "[effect.default]\n"
+        f'rationale = "{HOSTILE}"\n'
+        "[[effect.default.components]]\n"
+        'name = "c</td><script>"\nweight = 1.0\nmean = 0.0\nsd = 1.0\n'
+        f'source = "{HOSTILE}"\n',
+        encoding="utf-8",
+    )
+    out = root / "run"
+    rc = main(
+        ["fit", "--data", str(counts), "--prior", str(prior), "--draws", "200", "--tune", "200", "--chains", "2",
+         "--keep-going", "--no-figures", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- tests
+
+
+def test_fmt_prob_never_prints_certainty():
+    """Probability rule (stated in the brief): 3 decimals, and never 1.000 / 0.000 but >0.999 / <0.001;
+    the boundaries are where a 3-decimal rounding would print 1.000 or 0.000."""
+    assert fmt_prob(1.0) == ">0.999"
+    assert fmt_prob(0.9996) == ">0.999"
+    assert fmt_prob(0.9994) == "0.999"
+    assert fmt_prob(0.0) == "<0.001"
+    assert fmt_prob(0.0004) == "<0.001"
+    assert fmt_prob(0.0006) == "0.001"
+    assert fmt_prob(0.5) == "0.500"
+    assert fmt_prob(float("nan")) == "–"
+
+
+def test_no_script_no_external_resources(html):
+    """The report runs no script and loads nothing: no <script>, <link>, <iframe>, <object> or <embed>,
+    no on* attribute, every src/href inside the document or an inline image, no CSS url() that leaves the
+    document, and a Content-Security-Policy that forbids everything else."""
+    page = parse(html)
+    tags = {t for t, _ in page.tags}
+    assert not tags & {"script", "link", "iframe", "object", "embed", "base"}
+    assert not [k for _, a in page.tags for k in a if k.lower().startswith("on")]
+    assert external_refs(page) == []
+    assert not re.search(r"url\(\s*['\"]?(?!#)", html)
+    assert "@import" not in html and "@font-face" not in html
+    csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and "default-src 'none'" in csp[0]
+
+
+def test_every_figure_inlined(run, html):
+    """Each figure file of the run is in the report exactly once, inline; the PNGs' bytes are identical
+    to the files' (base64-decoded here)."""
+    page = parse(html)
+    files = sorted((run / "figures").glob("*.png"))
+    assert len(files) == 4
+    embedded = [base64.b64decode(f["img"].split(",", 1)[1]) for f in page.figures if f["img"]]
+    assert len(page.figures) == len(files)
+    assert sorted(embedded) == sorted(p.read_bytes() for p in files)
+
+
+def test_key_numbers_match_summary(run, html):
+    """Every cohort-level RD (median and 95% interval, in points), P(benefit) and P(benefit >= MCID) of
+    summary.csv is in the summary paragraph, and every row's RD and probabilities are in the results
+    table, formatted by the rules written out in this file."""
+    page = parse(html)
+    summary = pd.read_csv(run / "summary.csv")
+    text = " ".join(page.sections["summary"].split())
+    mcids = [c for c in summary.columns if c.startswith("p_benefit_ge_")]
+    assert mcids == ["p_benefit_ge_0.05", "p_benefit_ge_0.1"]
+    for _, r in summary[summary["level"] == "cohort"].iterrows():
+        assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in text
+        assert f"P(benefit) = {prob_text(r['p_benefit'])}" in text
+        assert f"P(benefit >= 5 points) = {prob_text(r['p_benefit_ge_0.05'])}" in text
+        assert f"P(benefit >= 10 points) = {prob_text(r['p_benefit_ge_0.1'])}" in text
+    cells = page.cells("results")
+    for _, r in summary.iterrows():
+        assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in cells
+        assert f"{r['or_median']:.2f} ({r['or_eti95_lb']:.2f} to {r['or_eti95_ub']:.2f})" in cells
+        assert f"{int(r['y_t'])}/{int(r['n_t'])} vs {int(r['y_c'])}/{int(r['n_c'])}" in cells
+        assert r["nnt_eti95"] in " ".join(cells)
+    assert len(page.cells("results")) == len(summary) * 13  # 13 columns per row with one prior
+
+
+def test_certain_probabilities_are_not_printed_as_one(run, tmp_path):
+    """A summary whose P(benefit) is exactly 1 and P(harm) exactly 0 (edited here) prints >0.999 and
+    <0.001, and no probability cell of the results table reads 1.000 or 0.000."""
+    d = copy_run(run, tmp_path)
+    s = pd.read_csv(d / "summary.csv")
+    s["p_benefit"], s["p_harm"], s["p_benefit_ge_0.05"] = 1.0, 0.0, 0.99999
+    s.to_csv(d / "summary.csv", index=False)
+    page = parse(build_report(d))
+    cells = page.cells("results")
+    assert cells.count(">0.999") == 2 * len(s) and cells.count("<0.001") == len(s)
+    assert "1.000" not in cells and "0.000" not in cells
+    assert "P(benefit) = >0.999" in page.sections["summary"]
+
+
+def test_hostile_user_text_is_escaped(hostile_run):
+    """Markup in a user's counts notes/provenance and prior texts reaches the page only as text: the
+    parsed page has no script, image or event attribute, and the texts are shown (escaped)."""
+    html = build_report(hostile_run)
+    page = parse(html)
+    tags = {t for t, _ in page.tags}
+    assert "script" not in tags and "img" not in tags
+    assert not [k for _, a in page.tags for k in a if k.lower().startswith("on")]
+    assert external_refs(page) == []
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = "".join(page.text)
+    assert f"note {HOSTILE}" in page.sections["data"]  # the counts note, shown as text
+    assert f"evil{HOSTILE}" in page.sections["priors"]  # the prior's name
+    assert HOSTILE_IMG in page.sections["priors"]  # its description
+    assert f"evil{HOSTILE}" in page.sections["results"]  # the prior column of summary.csv
+    assert "c</td><script>" in text
+
+
+def test_sections_follow_their_inputs(run, tmp_path):
+    """A section is there exactly when its input is: no figures/ -> no Figures; no summary.csv -> no
+    Summary/Results; no posterior.nc and no inputs/ -> no Priors, and no Data unless the manifest names a
+    bundled cohort with the package copy's sha256; grid.csv, tipping.csv and
+    evalues.csv (written here) -> Sensitivity and Bias sections showing their values."""
+    html = build_report(run)
+    ids = set(parse(html).sections)
+    assert {"summary", "data", "priors", "results", "figures", "diagnostics", "reproduce"} <= ids
+    assert not ids & {"bias", "sensitivity"}
+
+    d = copy_run(run, tmp_path)
+    shutil.rmtree(d / "figures")
+    (d / "summary.csv").unlink()
+    (d / "posterior.nc").unlink()
+    page = parse(build_report(d))  # the manifest still names the bundled cohort, with its sha256
+    assert "the package's copy" in page.sections["data"]
+    m = json.loads((d / "manifest.json").read_text())
+    m["data"] = {"source": "/elsewhere/counts.csv", "sha256": "0" * 64}
+    (d / "manifest.json").write_text(json.dumps(m))
+    ids = set(parse(build_report(d)).sections)
+    assert not ids & {"figures", "summary", "results", "data", "priors", "bias", "sensitivity"}
+    assert {"reproduce"} <= ids
+
+    d = copy_run(run, tmp_path, "extra")
+    grid = pd.DataFrame(
+        [
+            {"centre_benefit": c, "sd": s, "robust": 0.0, "outcome": "mrs_0_2", "subgroup": "overall",
+             "level": "cohort", "p_benefit": 0.5 + c / 10 + s / 100, "rd_median": 0.1, "rhat_max": 1.0,
+             "ess_min": 2000.0, "divergences": 0, "diagnostics_passed": True, "attempts": 1, "method": "psis"}
+            for c in (-0.5, 0.0, 0.5) for s in (0.2, 1.0)
+        ]
+    )  # fmt: skip
+    grid.to_csv(d / "grid.csv", index=False)
+    pd.DataFrame([{"outcome": "mrs_0_2", "subgroup": "overall", "level": 0.95, "tipping_sd": 0.3312,
+                   "sd_status": "root"}]).to_csv(d / "tipping.csv", index=False)  # fmt: skip
+    evalues = [{"outcome": "mrs_0_2", "subgroup": "overall", "level": "cohort", "rr": 2.16, "rr_lb": 1.2,
+                "rr_ub": 4.0, "evalue_rr": 3.74, "evalue_ci": 1.69}]  # fmt: skip
+    pd.DataFrame(evalues).to_csv(d / "evalues.csv", index=False)
+    page = parse(build_report(d))
+    assert {"sensitivity", "bias"} <= set(page.sections)
+    sens = page.cells("sensitivity")
+    assert "0.560" in sens and "0.452" in sens  # 0.5 + 0.5/10 + 1/100 and 0.5 - 0.5/10 + 0.2/100
+    assert "0.3312" in sens and "root" in sens
+    bias = page.cells("bias")
+    assert "3.74" in bias and "1.69" in bias
+    assert "E-value" in page.sections["bias"]
+
+
+def test_inputs_folder_is_preferred(run, tmp_path):
+    """Counts and prior files in inputs/ are what the Data and Priors sections show (said so in 'read
+    from'), and the P-value check is recomputed from them: Fisher's exact P of the mild subgroup's
+    13/17 vs 6/19 computed here with scipy."""
+    d = copy_run(run, tmp_path)
+    (d / "posterior.nc").unlink()
+    (d / "inputs").mkdir()
+    from importlib import resources
+
+    root = resources.files("bayes_rescue")
+    (d / "inputs" / "chen2025.csv").write_bytes((root / "data" / "chen2025.csv").read_bytes())
+    (d / "inputs" / "skeptical.toml").write_bytes((root / "priors" / "skeptical.toml").read_bytes())
+    page = parse(build_report(d))
+    assert "inputs/chen2025.csv" in page.sections["data"]
+    assert "inputs/skeptical.toml" in page.sections["priors"]
+    for table in ([[13, 4], [6, 13]], [[15, 5], [8, 15]]):  # mild subgroup; whole cohort
+        assert f"{stats.fisher_exact(table).pvalue:.3f}" in page.cells("data")
+    assert "0.031" in page.cells("data")  # the abstract's printed P for the whole cohort
+
+
+def test_banner_iff_diagnostics_failed(run, tmp_path):
+    """The failure banner is shown when summary.csv or the manifest records a failed gate, and only then
+    (both states written here)."""
+    for passed in (False, True):
+        d = copy_run(run, tmp_path, f"p{passed}")
+        s = pd.read_csv(d / "summary.csv")
+        s["diagnostics_passed"] = passed
+        s.to_csv(d / "summary.csv", index=False)
+        m = json.loads((d / "manifest.json").read_text())
+        m["all_diagnostics_passed"] = passed
+        (d / "manifest.json").write_text(json.dumps(m))
+        html = build_report(d)
+        assert ('id="diagnostics-failed"' in html) is (not passed)
+        assert ("DIAGNOSTICS FAILED" in html) is (not passed)
+
+
+def test_svg_figures_inlined_with_unique_ids(run, tmp_path):
+    """A matplotlib SVG is inlined instead of the PNG of the same name, without its XML prolog,
+    DOCTYPE or metadata; two SVGs' ids are made unique in the page and their references follow."""
+    d = copy_run(run, tmp_path)
+    matplotlib_svg(d / "figures" / "forest.svg")
+    matplotlib_svg(d / "figures" / "extra.svg", "extra")
+    html = build_report(d)
+    page = parse(html)
+    assert sum(f["svg"] for f in page.figures) == 2
+    assert len(page.figures) == 5  # 4 PNG stems (forest now SVG) + extra
+    assert "<?xml" not in html and "DOCTYPE svg" not in html and "<metadata>" not in html
+    assert len(page.ids) == len(set(page.ids))
+    ids = set(page.ids)
+    refs = re.findall(r'href="#([^"]+)"', html) + re.findall(r"url\(#([^)]+)\)", html)
+    assert refs and all(r in ids for r in refs)
+
+
+def test_svg_checks_refuse_active_or_foreign_content(tmp_path):
+    """inline_svg accepts a real matplotlib SVG and refuses: a <script>, an on* attribute, an external
+    href, a DOCTYPE with an entity, a non-SVG root, and an SVG that matplotlib did not write."""
+    good = matplotlib_svg(tmp_path / "g.svg").read_text("utf-8")
+    assert str(inline_svg(good, "x-")).startswith("<svg")
+    bad = {
+        "script": good.replace("</svg>", "<script>alert(1)</script></svg>"),
+        "onload": good.replace("<svg ", '<svg onload="alert(1)" ', 1),
+        "external href": good.replace("</svg>", '<image href="http://evil.example/x.png"/></svg>'),
+        "entity": '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "b">]>' + good.split("?>", 1)[1].split(">", 1)[1],
+        "not svg": '<html xmlns="http://www.w3.org/2000/svg"></html>',
+        "not matplotlib": '<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>',
+        "external fill": good.replace("<g ", '<g fill="url(http://evil.example/p.svg#g)" ', 1),
+        "css import": good.replace("<defs>", "<defs><style>@import url(http://evil.example/a.css);</style>", 1),
+    }
+    for name, text in bad.items():
+        with pytest.raises(FigureRejected):
+            inline_svg(text, "x-")
+        assert name
+
+
+def test_rejected_svg_falls_back_to_png_and_says_so(run, tmp_path):
+    """A hostile forest.svg is not inlined: the PNG of the same name is shown and the caption says why."""
+    d = copy_run(run, tmp_path)
+    svg = matplotlib_svg(d / "figures" / "forest.svg")
+    svg.write_text(svg.read_text().replace("</svg>", "<script>alert(1)</script></svg>"))
+    html = build_report(d)
+    page = parse(html)
+    assert "script" not in {t for t, _ in page.tags}
+    assert sum(f["svg"] for f in page.figures) == 0 and len(page.figures) == 4
+    assert "forest.svg not embedded" in html
+
+
+def test_write_report_and_command(run, tmp_path, capsys):
+    """write_report writes build_report's text atomically (no partial file left); the command writes
+    --out, refuses to replace it without --overwrite (exit 2, one line), replaces it with it, and refuses
+    a folder that is not a run (exit 2)."""
+    out = write_report(run, tmp_path / "r.html")
+    assert out.read_text("utf-8") == build_report(run)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+    target = tmp_path / "cli.html"
+    assert main(["report", str(run), "--out", str(target)]) == 0 and target.is_file()
+    capsys.readouterr()
+    assert main(["report", str(run), "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--out" in err
+    assert main(["report", str(run), "--out", str(target), "--overwrite"]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "x.html")]) == 2
+    assert not (tmp_path / "x.html").exists()
+
+
+# ------------------------------------------------------------------------------------------------ browser
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _load(path: Path, tmp_path: Path) -> tuple[list[str], Path]:
+    """Load ``path`` in headless Chromium: (console messages, screenshot PNG)."""
+    shot = tmp_path / f"{path.stem}.png"
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--enable-logging=stderr",
+         "--v=0", "--virtual-time-budget=5000", f"--screenshot={shot}", "--window-size=1200,3000",
+         path.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return console, shot
+
+
+def test_browser_renders_without_console_errors(run, tmp_path):
+    """Headless Chromium loads the report with no console message (the page's Content-Security-Policy
+    turns any script or external load into one) and a non-blank screenshot. Control: the same report
+    with an external image and a script added gives console messages, so the check can fail."""
+    if _chromium() is None:
+        pytest.skip("chromium not installed")
+    from PIL import Image
+
+    page = write_report(run, tmp_path / "report.html")
+    console, shot = _load(page, tmp_path)
+    assert console == []
+    img = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert img.shape == (3000, 1200)
+    assert img.std() > 5 and (img < 128).mean() > 0.01  # text and figures, not a blank page
+
+    control = tmp_path / "control.html"
+    control.write_text(
+        page.read_text("utf-8").replace(
+            "<body>", '<body><img src="http://example.invalid/x.png"><script>console.error("x")</script>', 1
+        ),
+        "utf-8",
+    )
+    console, _ = _load(control, tmp_path)
+    assert len(console) >= 2
+
+
+def test_title_of_a_run_being_written(run, tmp_path):
+    """Inside fit, the report is written while the run is still in its hidden partial folder
+    (rundir.atomic_run_dir: '.<name>.partial-<pid>-<random>'); the title names the run, not that folder."""
+    d = copy_run(run, tmp_path, ".myrun.partial-12345-abc_de")
+    html = build_report(d)
+    page = parse(html)
+    assert re.search(r"<title>(.*?)</title>", html).group(1) == "bayes_rescue report: myrun"
+    assert page.sections["reproduce"].count("--rerun") == 1
+
+
+def test_priors_of_a_several_prior_run(tmp_path):
+    """A several-prior run stores each prior's spec per prior (trees.stack_trees:
+    'bayes_rescue_per_prior'); the Priors section lists them in the manifest's order with their own
+    components (the bundled files' numbers, loaded here with load_prior)."""
+    from importlib import resources
+
+    import xarray as xr
+
+    from bayes_rescue.outputs.report import prior_specs
+    from bayes_rescue.outputs.trees import stack_trees
+    from bayes_rescue.priors.spec import load_prior, robustify
+
+    specs = [load_prior(n) for n in ("skeptical", "enthusiastic")]
+    trees = []
+    for spec in specs:
+        t = xr.DataTree.from_dict({"/effects": xr.Dataset({"x": ("estimand", [1.0])})})
+        t.attrs.update({"bayes_rescue_prior_name": spec.name, "bayes_rescue_prior_spec": spec.to_json()})
+        trees.append(t)
+    stacked = stack_trees(trees, [s.name for s in specs])
+    manifest = {"priors": [{"name": "enthusiastic"}, {"name": "skeptical"}]}
+    got = prior_specs(tmp_path, manifest, {"posterior.nc": dict(stacked.attrs)})
+    assert [d["name"] for d, _ in got] == ["enthusiastic", "skeptical"]
+    for (d, where), spec in zip(got, specs[::-1], strict=True):
+        assert "bayes_rescue_prior_spec" in where
+        assert d["effect"]["mrs_0_2"]["components"][0]["mean"] == spec.effects["mrs_0_2"].components[0].mean
+
+    # a robust prior keeps its file's sha256 under a new name: the report shows the fitted (robust) spec,
+    # not the file in inputs/ with that sha256
+    robust = robustify(specs[0], 0.2)
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "skeptical.toml").write_bytes(
+        (resources.files("bayes_rescue") / "priors" / "skeptical.toml").read_bytes()
+    )
+    attrs = {"bayes_rescue_prior_name": robust.name, "bayes_rescue_prior_spec": robust.to_json()}
+    manifest = {"priors": [{"name": robust.name, "sha256": robust.sha256}]}
+    assert robust.sha256 == specs[0].sha256
+    [(d, where)] = prior_specs(tmp_path, manifest, {"posterior.nc": attrs})
+    assert [c["name"] for c in d["effect"]["mrs_0_2"]["components"]][-1] == "robust_vague"
+
+
+def test_sensitivity_folder(tmp_path):
+    """A sensitivity folder (grid.csv, tipping.csv, manifest.json, heat maps in the folder itself) gets
+    Data (the package's copy of the bundled counts, matched by sha256), Sensitivity, Figures,
+    Diagnostics with the manifest's worst diagnostics and a banner when a grid point failed the gate."""
+    import matplotlib.pyplot as plt
+
+    from bayes_rescue.data.counts import load_counts
+
+    d = tmp_path / "sens"
+    d.mkdir()
+    data = load_counts("bundled:chen2025")
+    pd.DataFrame(
+        [{"centre_benefit": 0.0, "sd": 0.5, "robust": 0.0, "outcome": "mortality", "subgroup": "overall",
+          "p_benefit": 0.654, "diagnostics_passed": False, "method": "nuts"}]
+    ).to_csv(d / "grid.csv", index=False)  # fmt: skip
+    pd.DataFrame([{"outcome": "mortality", "tipping_sd": float("nan")}]).to_csv(d / "tipping.csv", index=False)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    fig.savefig(d / "heatmap_p_benefit_robust0.png")
+    plt.close(fig)
+    worst = {"max_rhat": 1.02, "min_ess": 300.0, "max_divergences": 2, "points_failing_gate": 1}
+    manifest = {"command": "bayes-rescue sensitivity --sds 0.5", "data": {"source": data.source, "sha256": data.sha256},
+                "worst_diagnostics": worst}  # fmt: skip
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    html = build_report(d)
+    page = parse(html)
+    assert {"data", "sensitivity", "figures", "diagnostics", "reproduce"} <= set(page.sections)
+    assert not set(page.sections) & {"summary", "results", "priors"}
+    assert "0.654" in page.cells("sensitivity") and "P(benefit) over the prior grid" in page.sections["figures"]
+    assert 'id="diagnostics-failed"' in html and "1 sensitivity grid point(s) failed" in html
+    assert "15/20" in page.cells("data")
+    assert "--rerun" not in page.sections["reproduce"]
