@@ -11,7 +11,8 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bayes_rescue.analyses.sensitivity  # noqa: F401  (imports PyMC, which raises the recursion limit, up front)
+import bayes_rescue.analyses.sensitivity  # (imports PyMC, which raises the recursion limit, up front)
+import bayes_rescue.api  # noqa: F401  (bound before any patched block, which would otherwise leak the stub)
 from bayes_rescue.data.counts import load_counts, parse_counts
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.spec import load_prior, parse_prior
@@ -357,6 +358,7 @@ def test_random_command_lines(tmp_path_factory, argv):
     err = io.StringIO()
     with (
         mock.patch("bayes_rescue.inference.sampling.fit_many", stop_fit),
+        mock.patch("bayes_rescue.api.fit_many", stop_fit),
         mock.patch("bayes_rescue.analyses.sensitivity.sensitivity_grid", stop_grid),
         mock.patch("bayes_rescue.analyses.validation.sbc", stop_sbc),
         mock.patch("bayes_rescue.analyses.validation.sbc_map", stop_sbc),

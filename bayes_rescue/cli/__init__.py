@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from bayes_rescue.cli._args import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, _Parser
-from bayes_rescue.errors import InputError, Terminated, install_signal_handlers, received_signal
+from bayes_rescue.errors import InputError, Terminated, install_signal_handlers, mark_handled, received_signal
 
 COMMANDS = ("fit", "sensitivity", "check", "priors", "validate", "predict", "export", "report")
 
@@ -55,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.one_line()}", file=sys.stderr)
             return EXIT_INPUT
         except KeyboardInterrupt as exc:
+            mark_handled()
             terminated = isinstance(exc, Terminated) or received_signal() == signal.SIGTERM
             what = "terminated" if terminated else "interrupted"
-            print(f"{what}: nothing written; any previous run of this name is intact", file=sys.stderr)
+            print(f"{what}: no partial output left (a run folder is only ever complete or absent)", file=sys.stderr)
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except KeyboardInterrupt:  # a second signal during the clean-up above
         return EXIT_TERMINATED if received_signal() == signal.SIGTERM else EXIT_INTERRUPTED

@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -47,7 +46,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_rescue.data.files import read_input_bytes
-from bayes_rescue.errors import InputError
+from bayes_rescue.errors import InputError, signals_deferred
 
 #: The value of ``"tool"`` in every manifest this package writes: what marks a folder as one of its runs.
 TOOL = "bayes_rescue"
@@ -109,21 +108,6 @@ def write_json(path: Path, obj) -> Path:
 def _env_error(exc: OSError, path: Path, field: str | None) -> InputError:
     why = exc.strerror or type(exc).__name__
     return InputError(f"cannot be written ({why}); nothing was written", source=path, field=field)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Block SIGINT and SIGTERM for the duration (they are delivered when the block ends)."""
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    except (AttributeError, ValueError, OSError):  # no pthread_sigmask on this platform
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _path_max(folder: Path) -> int:
@@ -262,8 +246,11 @@ def atomic_write(
     made = check_target(path, field=field)
     tmp = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.partial-{os.getpid()}-", suffix=path.suffix, dir=path.parent)
-        tmp = Path(name)
+        with signals_deferred():
+            fd, name = tempfile.mkstemp(
+                prefix=f".{path.name}.partial-{os.getpid()}-", suffix=path.suffix, dir=path.parent
+            )
+            tmp = Path(name)
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
@@ -491,22 +478,23 @@ def claim_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out"
         return
     made = check_target(target, field=field)
     lock = _lock_path(target)
-    try:
-        fd = _try_lock(lock, create=True)
-    except OSError as exc:
-        remove_empty(made)
-        raise _env_error(exc, target, field) from None
-    if fd is None:
-        remove_empty(made)
-        raise InputError(
-            f"a run into this folder is in progress ({_holder(lock)}); wait for it or choose another --name",
-            source=target,
-            field=field,
-        )
+    with signals_deferred():  # the lock file and its fd are made and registered for clean-up at once
+        try:
+            fd = _try_lock(lock, create=True)
+        except OSError as exc:
+            remove_empty(made)
+            raise _env_error(exc, target, field) from None
+        if fd is None:
+            remove_empty(made)
+            raise InputError(
+                f"a run into this folder is in progress ({_holder(lock)}); wait for it or choose another --name",
+                source=target,
+                field=field,
+            )
+        _HELD[key] = fd
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        _HELD[key] = fd
         recover_orphans(target.parent)
         remove_stale_partials(target)
         if os.path.lexists(target):
@@ -525,12 +513,13 @@ def claim_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out"
                 )
         yield target
     finally:
-        _HELD.pop(key, None)
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-        os.close(fd)
-        if not target.exists():
-            remove_empty(made)
+        with signals_deferred():
+            _HELD.pop(key, None)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(fd)
+            if not target.exists():
+                remove_empty(made)
 
 
 @contextlib.contextmanager
@@ -554,8 +543,9 @@ def atomic_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out
     with claim_run_dir(target, overwrite=overwrite, field=field):
         tmp = None
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
-            tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
+            with signals_deferred():  # a signal here must not leave a folder that no name refers to yet
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
+                tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
             yield tmp
             _fsync_tree(tmp)
             with signals_deferred():
