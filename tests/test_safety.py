@@ -295,6 +295,8 @@ def _signal_run(tmp_path: Path, sig: int, moment: str) -> subprocess.CompletedPr
     args = ["--prior", "skeptical,neutral", "--out", str(target), "--overwrite", *TINY]
     if moment == "writing":
         args.remove("--no-figures")  # figures make the writing phase seconds long
+    if moment == "sampling":  # long enough that the signal lands in sampling, however fast the compile
+        args[args.index("--draws") + 1] = args[args.index("--tune") + 1] = "50000"
     proc = subprocess.Popen(
         [PY, str(ROOT / "scripts" / "fit.py"), *args],
         cwd=tmp_path,
@@ -313,7 +315,7 @@ def _signal_run(tmp_path: Path, sig: int, moment: str) -> subprocess.CompletedPr
         while time.time() < deadline and "fitting" not in line:
             line = proc.stdout.readline()
         assert "fitting" in line
-        time.sleep({"compile": 0.0, "sampling": 4.0}[moment])
+        time.sleep({"compile": 0.0, "sampling": 3.0}[moment])
     t0 = time.time()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
