@@ -19,7 +19,7 @@ Guarantees (each has a test):
 - one run at a time per folder: :func:`claim_run_dir` takes an exclusive ``flock`` on ``.<name>.lock``
   beside the folder for the whole run; a second run of that name fails at once (exit 2, naming the pid);
 - a folder is replaced (``--overwrite``) only if it is a run of this tool (:func:`is_tool_run`);
-- the replacement is two renames with SIGINT/SIGTERM blocked between them; a run killed outright between
+- the replacement is two renames with SIGINT/SIGTERM deferred until both are done; a run killed outright between
   them leaves ``.<name>.old-*``, which the next run into the same parent folder renames back
   (:func:`recover_orphans`);
 - the target is checked before any work (:func:`check_target`): name length, path length, a parent that
