@@ -138,11 +138,12 @@ class Result:
             ax.axis("off")
             return fig
 
-    def manifest(self, *, command: str = "", argv: Sequence[str] = ()) -> dict:
-        """What was run: data and prior hashes, settings, versions, diagnostics per fit."""
+    def manifest(self, *, command: str = "") -> dict:
+        """What was run: data and prior hashes, settings, versions, diagnostics per fit (``"tool":
+        "bayes_rescue"`` marks the folder as a run of this tool, which ``--overwrite`` may replace)."""
         return {
+            "tool": "bayes_rescue",
             "command": command,
-            "argv": list(argv),
             "created_utc": datetime.now(UTC).isoformat(),
             "data": {"source": self.data.source, "sha256": self.data.sha256},
             "fits": [f.name for f in self.fits],
@@ -182,11 +183,25 @@ class Result:
         figure_formats: Sequence[str] = ("png", "svg"),
         report: bool = True,
         command: str = "",
-        argv: Sequence[str] = (),
+        rerun: dict | None = None,
     ) -> list[str]:
         """Write every output file into an existing (empty) ``folder``; returns the names written. Use
-        :meth:`save` for a run folder that appears only when complete."""
+        :meth:`save` for a run folder that appears only when complete.
+
+        ``rerun`` (the command line's): ``{"inputs": (data bytes, [prior bytes], bias bytes or None),
+        "settings": {...}}``; the inputs are then kept byte for byte in ``inputs/`` and the settings as the
+        manifest's ``rerun`` table, what ``fit --rerun`` reproduces the run from
+        (:mod:`bayes_rescue.outputs.manifest`)."""
         folder = Path(folder)
+        extra = {}
+        if rerun is not None:
+            from bayes_rescue.outputs import manifest as mf
+
+            extra = {
+                "manifest_version": mf.MANIFEST_VERSION,
+                "inputs": mf.write_inputs(folder, *rerun["inputs"]),
+                "rerun": rerun["settings"],
+            }
         single = len(self.fits) == 1
         for f in self.fits:
             if command:
@@ -203,7 +218,7 @@ class Result:
         if self.bias_tipping is not None:
             rundir.write_csv(self.bias_tipping, folder / "bias_tipping.csv")
             rundir.write_csv(self.bias_curve, folder / "bias_curve.csv")
-        meta = self.manifest(command=command, argv=argv)
+        meta = {**self.manifest(command=command), **extra}
         rows = json.loads(self.summary.to_json(orient="records"))
         rundir.write_json(folder / "summary.json", {"meta": meta, "rows": rows})
         rundir.write_json(folder / "manifest.json", {**meta, "files": rundir.file_hashes(folder)})
@@ -222,13 +237,14 @@ class Result:
         figure_formats: Sequence[str] = ("png", "svg"),
         report: bool = True,
         command: str = "",
-        argv: Sequence[str] = (),
+        rerun: dict | None = None,
     ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
-        only when complete; an existing folder is replaced only with ``overwrite``."""
+        only when complete (:func:`bayes_rescue.outputs.rundir.atomic_run_dir`); an existing folder is
+        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``: see :meth:`write`."""
         target = Path(folder)
         with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
-            self.write(tmp, figures=figures, figure_formats=figure_formats, report=report, command=command, argv=argv)
+            self.write(tmp, figures=figures, figure_formats=figure_formats, report=report, command=command, rerun=rerun)
         return target
 
 

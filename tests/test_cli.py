@@ -137,7 +137,7 @@ def test_failed_diagnostics_exit_3_and_write_nothing(tmp_path, capsys):
     [
         (["--prior", "sceptical"], "unknown prior 'sceptical'"),
         (["--prior", "missing.toml"], "no such prior file"),
-        (["--draws", "0"], "--draws must be >= 1"),
+        (["--draws", "0"], "--draws must be >= 4"),
         (["--mcid", "2"], "--mcid must be in"),
         (["--model", "pooled"], "invalid choice"),
         (["--bogus"], "unrecognized arguments"),
@@ -160,11 +160,16 @@ def test_bad_data_file_exit_2(tmp_path, capsys):
 
 
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
+    """An existing run is replaced only with --overwrite; a folder that is not a run of this tool (no
+    manifest.json saying so) is never replaced."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     assert fit_script.main(["--out", str(out), *TINY]) == 2
     assert "already exists" in capsys.readouterr().err and (out / "keep.txt").exists()
+    assert fit_script.main(["--out", str(out), "--overwrite", *TINY]) == 2
+    assert "not a bayes_rescue run" in capsys.readouterr().err and (out / "keep.txt").exists()
+    (out / "manifest.json").write_text('{"tool": "bayes_rescue"}')
     assert fit_script.main(["--out", str(out), "--overwrite", "--no-figures", *TINY]) == 0
     assert not (out / "keep.txt").exists() and (out / "summary.csv").exists()
 

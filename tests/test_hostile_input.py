@@ -1,5 +1,8 @@
 """Property-based tests: whatever bytes or documents a user gives, the loaders either return valid
-data or raise InputError with a one-line message; never another exception, never a traceback."""
+data or raise InputError with a one-line message; never another exception, never a traceback.
+
+Every test is seeded (``derandomize=True``: the same examples on every run) and the whole file runs in
+well under a minute, so it is part of the default suite."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bayes_rescue.analyses.sensitivity  # noqa: F401  (imports PyMC, which raises the recursion limit, up front)
+import bayes_rescue.analyses.sensitivity  # (imports PyMC, which raises the recursion limit, up front)
+import bayes_rescue.api  # noqa: F401  (bound before any patched block, which would otherwise leak the stub)
 from bayes_rescue.data.counts import load_counts, parse_counts
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.spec import load_prior, parse_prior
@@ -36,7 +40,7 @@ def _check_error(exc: InputError) -> None:
     assert text and "\n" not in text and "Traceback" not in text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(
     st.lists(row, max_size=8), st.sampled_from([HEADER, HEADER + ",direction", "outcome,arm,events", HEADER + ",total"])
 )
@@ -55,7 +59,28 @@ def test_random_count_tables(rows, header):
     assert not data.table.duplicated(["outcome", "subgroup", "arm"]).any()
 
 
-@settings(max_examples=200, deadline=None)
+quoted_cell = st.one_of(cell, st.sampled_from(['"', '"a\nb"', '"open', 'x"y', '""', '"\r\n"', "\n"]))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.lists(quoted_cell, min_size=5, max_size=5), max_size=6))
+def test_csv_quotes_and_line_breaks(rows):
+    """Cells with quotes, unterminated quotes and line breaks: a one-line InputError whose line number
+    is a line of the text (true line numbers, counted from the file), or a valid table; a table is never
+    returned with rows silently dropped (every line with an arm in it is a row)."""
+    COUNTER["csv_quotes"] = COUNTER.get("csv_quotes", 0) + 1
+    text = HEADER + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    try:
+        data = parse_counts(text, source="q.csv")
+    except InputError as exc:
+        _check_error(exc)
+        if exc.line is not None:
+            assert 1 <= exc.line <= text.count("\n") + 1, (exc.line, text)
+        return
+    assert len(data.table) == sum(1 for r in rows if any(c.strip() for c in r))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.binary(max_size=200))
 def test_random_bytes_files(tmp_path_factory, raw):
     COUNTER["bytes"] += 1
@@ -93,7 +118,7 @@ prior_doc = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(prior_doc)
 def test_random_prior_documents(doc):
     COUNTER["prior"] += 1
@@ -108,7 +133,7 @@ def test_random_prior_documents(doc):
         assert abs(e.weights.sum() - 1) < 1e-6 and (e.sds > 0).all() and all(math.isfinite(m) for m in e.means)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(st.text(max_size=160))
 def test_random_prior_files(tmp_path_factory, text):
     """Any text in a .toml file: load_prior returns a valid prior or raises a one-line InputError."""
@@ -135,7 +160,7 @@ def valid_tables(draw):
     return "\n".join(lines) + "\n", outcomes, n_sub, sizes
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(valid_tables())
 def test_valid_random_tables_always_load(case):
     """Any well-formed table (integers, events <= total, subgroups partitioning the same arms) loads,
@@ -211,13 +236,54 @@ SENS_OPTIONS = {
     "--model": st.sampled_from(["hierarchical", "independent", "x"]),
     "--data": st.sampled_from(["bundled:chen2025", "/no/such.csv", "{dir}"]),
     "--name": st.sampled_from(["grid", "../up", "a/b"]),
+    "--chains": NUMBERS,
+    "--scheduler": st.sampled_from(["serial", "bogus", "tcp://", "a b", ""]),
 }
+HOSTILE_FILES = ["/dev/zero", "{fifo}", "{big}", "{deep}", "/proc/self/status", "{dir}"]
+CHECK_OPTIONS = {
+    "--data": st.sampled_from(["bundled:chen2025", "/no/such.csv", "{good}", *HOSTILE_FILES]),
+    "--overwrite": st.just([]),
+    "--bogus": st.just([]),
+}
+PRIORS_OPTIONS = {
+    "--prior": st.sampled_from(["skeptical", "nope", "{deep}", "{fifo}", "{big}", "/dev/zero", "{dir}", ",", "x.toml"]),
+    "--data": st.sampled_from(["bundled:chen2025", "{good}", *HOSTILE_FILES]),
+    "--robust": NUMBERS,
+    "--plot": st.sampled_from(["plain", "{dir}", "{dir}/x.gif", "/proc/x.png", "{existing}"]),
+    "--overwrite": st.just([]),
+    "--verbose": st.just([]),
+}
+VALIDATE_OPTIONS = {
+    "--sims": NUMBERS,
+    "--prior": st.sampled_from(["skeptical", "nope", "{deep}", "{fifo}", "/dev/zero"]),
+    "--model": st.sampled_from(["hierarchical", "independent", "map", "x"]),
+    "--literature": st.sampled_from(["map_early", "nope", ""]),
+    "--outcome": st.sampled_from(["mrs_0_2", "mortality", "nope", ""]),
+    "--data": st.sampled_from(["bundled:chen2025", "{good}", *HOSTILE_FILES]),
+    "--scheduler": st.sampled_from(["serial", "bogus", "a b", "tcp://x"]),
+    "--overwrite": st.just([]),
+}
+FIT_OPTIONS["--data"] = st.sampled_from(["bundled:chen2025", "bundled:nope", "/no/such.csv", "{good}", *HOSTILE_FILES])
+FIT_OPTIONS["--prior"] = st.sampled_from(
+    ["skeptical", "all", "nope", "neutral,skeptical", "skeptical,", ",", "/no/such.toml", "{dir}", "{deep}", "{fifo}"]
+)
+FIT_OPTIONS["--rerun"] = st.sampled_from(["{deep}", "{fifo}", "/dev/zero", "{big}", "{good}", "{dir}"])
+POOLS = {
+    "fit": FIT_OPTIONS,
+    "sensitivity": SENS_OPTIONS,
+    "check": CHECK_OPTIONS,
+    "priors": PRIORS_OPTIONS,
+    "validate": VALIDATE_OPTIONS,
+}
+
+
+HOSTILE: dict = {}
 
 
 @st.composite
 def cli_args(draw):
-    command = draw(st.sampled_from(["fit", "sensitivity"]))
-    pool = FIT_OPTIONS if command == "fit" else SENS_OPTIONS
+    command = draw(st.sampled_from(sorted(POOLS)))
+    pool = POOLS[command]
     argv = [command]
     for opt in draw(st.lists(st.sampled_from(sorted(pool)), max_size=6)):
         value = draw(pool[opt])
@@ -229,34 +295,51 @@ def _accepted_values_are_valid(command: str, args: dict) -> None:
     """What the CLI let through is in range: the property behind 'accept or reject with exit 2'."""
     if command == "fit":
         s = args["settings"]
-        assert min(s.draws, s.tune, s.chains, s.prior_draws) >= 1 and 0.5 <= s.target_accept < 1
+        assert 4 <= s.draws <= 100_000 and 1 <= s.tune <= 100_000 and 1 <= s.chains <= 64
+        assert s.chains * s.draws <= 2_000_000 and 1 <= s.prior_draws <= 100_000 and 0.5 <= s.target_accept < 1
         assert 0 <= s.seed < 2**63
         for spec in args["specs"]:
             for e in spec.prior.effects.values():
                 assert all(math.isfinite(x) for x in (*e.means, *e.sds)) and (e.sds > 0).all()
+    elif command == "validate":
+        assert 1 <= args["n_sims"] <= 100_000
     else:
         assert all(math.isfinite(c) and abs(c) <= 20 for c in args["centres"])
         assert all(0 < v < 1e3 for v in args["sds"]) and all(0 <= w <= 1 for w in args["robust"])
         assert 0 <= args["settings"].seed < 2**63
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(cli_args())
 def test_random_command_lines(tmp_path_factory, argv):
-    """Random command lines for ``fit`` and ``sensitivity``: each is either rejected (exit 2, one line on
-    stderr naming the problem, no traceback, no output folder) or accepted with in-range values (the
-    sampling functions are replaced by a stub that records what they were given and stops)."""
+    """Random command lines for every command (``fit`` incl. ``--rerun``, ``sensitivity``, ``check``,
+    ``priors``, ``validate``), with hostile files among the values (/dev/zero, a FIFO without a writer, a
+    file over 10 MB, a TOML nested 5000 deep, a folder): each is either rejected (exit 2, one line on stderr
+    naming the problem, no traceback, no output) or accepted with in-range values (the sampling functions
+    are replaced by a stub that records what they were given and stops; ``check`` and ``priors`` run to
+    the end, exit 0)."""
     import contextlib
     import io
+    import os
     from unittest import mock
 
     from bayes_rescue.cli import main
 
     COUNTER["cli"] = COUNTER.get("cli", 0) + 1
+    if "files" not in HOSTILE:  # made once: a 10 MB file per example would dominate the run time
+        shared = tmp_path_factory.mktemp("hostile")
+        fifo, big, deep = shared / "fifo.toml", shared / "big.toml", shared / "deep.toml"
+        os.mkfifo(fifo)
+        big.write_bytes(b"#" * (10 * 1024 * 1024 + 5))
+        deep.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+        HOSTILE["files"] = {"fifo": fifo, "big": big, "deep": deep}
     base = tmp_path_factory.mktemp("cli")
     good = base / "good.csv"
     good.write_text("outcome,subgroup,arm,events,total\nm,all,treatment,3,10\nm,all,control,2,10\n")
-    argv = [a.format(dir=base, good=good) for a in argv]
+    existing = base / "existing.png"
+    existing.write_text("keep")
+    fmt = {"dir": base, "good": good, "existing": existing, **HOSTILE["files"]}
+    argv = [a.format(**fmt) for a in argv]
     out = base / "out"
     seen: dict = {}
 
@@ -268,10 +351,17 @@ def test_random_command_lines(tmp_path_factory, argv):
         seen.update(kw)
         raise _Accepted
 
+    def stop_sbc(*args, **kw):
+        seen.update(kw)
+        raise _Accepted
+
     err = io.StringIO()
     with (
         mock.patch("bayes_rescue.api.fit_many", stop_fit),
         mock.patch("bayes_rescue.analyses.sensitivity.sensitivity_grid", stop_grid),
+        mock.patch("bayes_rescue.analyses.validation.sbc", stop_sbc),
+        mock.patch("bayes_rescue.analyses.validation.sbc_map", stop_sbc),
+        mock.patch("bayes_rescue.outputs.figures.plot_priors", lambda specs, data, path: path.write_bytes(b"png")),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
     ):
@@ -282,9 +372,13 @@ def test_random_command_lines(tmp_path_factory, argv):
             _accepted_values_are_valid(argv[0], seen)
             return
     lines = err.getvalue().strip().splitlines()
+    if rc == 0 and argv[0] in ("check", "priors"):
+        COUNTER["cli_accepted"] = COUNTER.get("cli_accepted", 0) + 1
+        return
     assert rc == 2, (argv, err.getvalue())
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0], lines
-    assert not out.exists()
+    assert not out.exists() and existing.read_text() == "keep"
+    assert not [p.name for p in base.iterdir() if p.name.startswith(".")], argv
 
 
 def test_zz_report_counts():
@@ -292,4 +386,5 @@ def test_zz_report_counts():
     print(f"\nhostile inputs tried: {COUNTER}")
     assert COUNTER["counts"] >= 500 and COUNTER["prior"] >= 300 and COUNTER["bytes"] >= 200
     assert COUNTER["counts_ok"] >= 200
-    assert COUNTER["cli"] >= 250 and COUNTER.get("cli_accepted", 0) >= 10
+    assert COUNTER["cli"] >= 400 and COUNTER.get("cli_accepted", 0) >= 10
+    assert COUNTER.get("csv_quotes", 0) >= 300

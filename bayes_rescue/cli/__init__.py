@@ -5,7 +5,8 @@ Each command lives in its own module of this package, with ``add_parser(sub)`` (
 
 Exit codes: 0 success; 2 bad input (one-line message, nothing written); 3 sampler diagnostics failed
 after a retry (nothing written unless ``--keep-going``); 4 ``--rerun`` did not reproduce the recorded
-summary and draws; 130 interrupted.
+summary and draws; 130 interrupted by SIGINT (Ctrl-C); 143 terminated by SIGTERM. An interrupted or
+terminated run writes nothing and leaves the previous run of its name intact.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import os
 import sys
 from typing import NoReturn
 
-from bayes_rescue.cli._args import EXIT_INPUT, _Parser
-from bayes_rescue.errors import InputError
+from bayes_rescue.cli._args import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, _Parser
+from bayes_rescue.errors import InputError, Terminated, install_signal_handlers, mark_handled, received_signal
 
 COMMANDS = ("fit", "sensitivity", "check", "priors", "validate", "predict", "export", "report")
 
@@ -48,19 +49,30 @@ def build_parser() -> _Parser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (see the module docstring)."""
+    import signal
+
+    restore = install_signal_handlers()  # SIGTERM -> Terminated, a KeyboardInterrupt: the same clean-up
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
-        from bayes_rescue import progress
+        try:
+            args = build_parser().parse_args(argv)
+            from bayes_rescue import progress
 
-        progress.configure(enabled=not args.quiet)
-        return args.run(args, argv[1:])
-    except InputError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("interrupted: nothing written", file=sys.stderr)
-        return 130
+            progress.configure(enabled=not args.quiet)
+            return args.run(args, argv[1:])
+        except InputError as exc:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            return EXIT_INPUT
+        except KeyboardInterrupt as exc:
+            mark_handled()
+            terminated = isinstance(exc, Terminated) or received_signal() == signal.SIGTERM
+            what = "terminated" if terminated else "interrupted"
+            print(f"{what}: no partial output left (a run folder is only ever complete or absent)", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second signal during the clean-up above
+        return EXIT_TERMINATED if received_signal() == signal.SIGTERM else EXIT_INTERRUPTED
+    finally:
+        restore()
 
 
 def exit_fast(rc: int) -> NoReturn:

@@ -12,6 +12,21 @@ from bayes_rescue.errors import InputError
 EXIT_INPUT = 2
 EXIT_DIAGNOSTICS = 3
 EXIT_NOT_REPRODUCED = 4
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: Largest values of the sampling options a user could mean (larger ones start allocating memory for
+#: draws nobody will read); messages give the cap.
+CAPS = {
+    "--draws": 100_000,
+    "--tune": 100_000,
+    "--chains": 64,
+    "--prior-draws": 100_000,
+    "--sims": 100_000,
+}
+#: Largest chains x draws of one fit (a 2e6-draw trace of the bundled model is about 1 GB with its groups).
+MAX_TOTAL_DRAWS = 2_000_000
+#: Fewest draws per chain: R-hat and ESS need at least 4 draws per chain.
+MIN_DRAWS = 4
 DEFAULT_MODELS_DIR = Path("models")
 
 
@@ -31,8 +46,21 @@ def _arg(name: str, cast: type, ok, describe: str):
     return parse
 
 
-def _positive_int(name: str):
-    return _arg(name, int, lambda v: v >= 1, ">= 1")
+def _positive_int(name: str, lo: int = 1):
+    """A whole number in [lo, cap] with the cap of :data:`CAPS` for ``name`` (no cap if it has none)."""
+    hi = CAPS.get(name)
+    if hi is None:
+        return _arg(name, int, lambda v: v >= lo, f">= {lo}")
+    return _arg(name, int, lambda v: lo <= v <= hi, f">= {lo} and <= {hi}")
+
+
+def check_total_draws(chains: int, draws: int) -> None:
+    """Refuse more than :data:`MAX_TOTAL_DRAWS` draws in all (``--chains`` x ``--draws``)."""
+    if chains * draws > MAX_TOTAL_DRAWS:
+        raise InputError(
+            f"--chains x --draws = {chains * draws} is more than {MAX_TOTAL_DRAWS} draws in all",
+            field="--draws",
+        )
 
 
 def _prob(name: str, lo: float = 0.0, hi: float = 1.0):
@@ -57,6 +85,18 @@ def _centre(name: str):
 
 def _discount(name: str):
     return _arg(name, float, lambda v: 1 <= v <= 100, "in [1, 100]")
+
+
+def _scheduler(text: str) -> str:
+    """``--scheduler``: ``serial``, ``local`` or a Dask scheduler address (``[tcp|tls]://host:port`` or
+    ``host:port``); anything else is refused at once instead of after a 30 s connection timeout."""
+    import re
+
+    if text in ("serial", "local") or re.fullmatch(r"((tcp|tls)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"--scheduler must be 'serial', 'local' or a scheduler address such as tcp://host:8786, got {text!r}"
+    )
 
 
 #: Figure file formats (see bayes_rescue.outputs.figures.FORMATS; repeated here so that parsing the
@@ -87,7 +127,11 @@ class _Parser(argparse.ArgumentParser):
 def _target_dir(args, default_name: str) -> Path:
     """``--out``, or ``models/<--name or default_name>``; a ``--name`` must be a plain folder name."""
     if args.name is not None and (
-        "/" in args.name or "\\" in args.name or args.name.startswith(".") or not args.name.strip()
+        "/" in args.name
+        or "\\" in args.name
+        or "\x00" in args.name
+        or args.name.startswith(".")
+        or not args.name.strip()
     ):
         raise InputError("must be a plain folder name", field="--name")
     return args.out if args.out is not None else DEFAULT_MODELS_DIR / (args.name or default_name)

@@ -13,19 +13,22 @@ def add_parser(sub) -> None:
         help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
     )
     p.add_argument("--out", type=Path, default=None, help="also write the table as CSV here (default: off)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(run=run)
 
 
 def cmd_check(args) -> int:
     from bayes_rescue.data.check import check_table, describe_check
     from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import rundir
 
+    if args.out is not None:  # before any work
+        rundir.refuse_existing(args.out, overwrite=args.overwrite, field="--out", probe=True)
     table = check_table(load_counts(args.data))
     print(describe_check(table))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
-        print(f"\ntable written to {args.out}")
+        out = rundir.atomic_write(args.out, table.to_csv(index=False), overwrite=args.overwrite, field="--out")
+        print(f"\ntable written to {out}")
     return 0
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -12,6 +10,7 @@ from pathlib import Path
 from bayes_rescue.cli._args import (
     EXIT_DIAGNOSTICS,
     EXIT_NOT_REPRODUCED,
+    MIN_DRAWS,
     _discount,
     _figure_formats,
     _positive_int,
@@ -19,6 +18,7 @@ from bayes_rescue.cli._args import (
     _seed,
     _target_dir,
     _unit,
+    check_total_draws,
 )
 from bayes_rescue.errors import InputError
 
@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
         type=Path,
         default=None,
         metavar="MANIFEST",
-        help="rerun the run recorded in this manifest.json into a new folder and compare summary and draws"
+        help="rerun the run recorded in this manifest.json from the inputs and settings kept in its folder, into"
+        " <run>-rerun-<UTC time> or --out (no other option is allowed), and compare summary and draws"
         " (default: off)",
     )
     p.add_argument(
@@ -54,7 +55,12 @@ def add_parser(sub) -> None:
         help="hierarchical: subgroups partially pooled; independent: a 2x2 analysis per subgroup"
         " (default: hierarchical)",
     )
-    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (default: 1000)")
+    p.add_argument(
+        "--draws",
+        type=_positive_int("--draws", MIN_DRAWS),
+        default=1000,
+        help="draws per chain, 4 to 100000 (default: 1000)",
+    )
     p.add_argument("--tune", type=_positive_int("--tune"), default=1000, help="tuning steps per chain (default: 1000)")
     p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
     p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
@@ -138,36 +144,81 @@ def _run_name(args) -> str:
     return f"{data}-{prior}-{args.model}-{stamp}"
 
 
-def cmd_rerun(manifest_path: Path) -> int:
-    """Rerun a recorded fit into ``<run>-rerun-<time>`` and compare summary.csv and draws.csv hashes."""
-    from bayes_rescue.cli import main as cli_main
-    from bayes_rescue.outputs import rundir
+def _given_options(args) -> list[str]:
+    """Options of ``fit`` given with a value other than their default, except ``--rerun`` and ``--out``."""
+    from bayes_rescue.cli import build_parser
 
-    if not manifest_path.is_file():
-        raise InputError("no such manifest file", source=manifest_path, field="--rerun")
-    try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        argv = [str(a) for a in manifest["argv"]]
-        recorded = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InputError(f"is not a bayes_rescue manifest ({exc})", source=manifest_path, field="--rerun") from None
-    drop_value, drop_flag = {"--out", "--name", "--rerun"}, {"--overwrite"}
-    kept, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in drop_value:
-            skip = True
-            continue
-        if a in drop_flag or any(a.startswith(f"{d}=") for d in drop_value):
-            continue
-        kept.append(a)
+    defaults = vars(build_parser().parse_args(["fit"]))
+    return [
+        "--" + k.replace("_", "-")
+        for k, v in vars(args).items()
+        if k not in ("rerun", "out", "run", "command") and defaults.get(k) != v
+    ]
+
+
+def cmd_rerun(args) -> int:
+    """Rerun a recorded fit from its folder alone and compare summary.csv and draws.csv hashes.
+
+    The data and priors are the byte-for-byte copies in the run's ``inputs/`` (their hashes checked
+    against the manifest), the settings the manifest's typed ``rerun`` table, checked again by this
+    parser; nothing the manifest says is used as a path. The rerun goes to ``--out`` or to
+    ``<run>-rerun-<UTC time>`` beside the run. Any other option is refused (exit 2): the point of a rerun
+    is to run the same thing again. Installed versions that differ from the recorded ones are reported
+    and the comparison is still made."""
+    from bayes_rescue.cli import build_parser
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import manifest as mf
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.bias import load_bias
+    from bayes_rescue.priors.spec import load_prior
+    from bayes_rescue.versions import package_versions
+
+    extra = _given_options(args)
+    if extra:
+        raise InputError(
+            f"--rerun takes no other option than --out (got {', '.join(extra)}); a rerun repeats the recorded settings",
+            field="--rerun",
+        )
+    manifest_path = args.rerun
+    doc = mf.read_manifest(manifest_path)
+    settings = mf.rerun_settings(doc, manifest_path)
+    recorded = doc.get("files")
+    if not isinstance(recorded, dict) or not all(
+        isinstance(recorded.get(f), str) for f in ("summary.csv", "draws.csv")
+    ):
+        raise InputError("has no hashes of summary.csv and draws.csv", source=manifest_path, field="files")
     run_dir = manifest_path.parent
+    data_path, prior_paths, bias_path = mf.verify_inputs(doc, run_dir, manifest_path)
+    rerun_args = build_parser().parse_args(["fit", *mf.settings_argv(settings)])
+    data = load_counts(data_path)
+    priors = [load_prior(p) for p in prior_paths]
+    bias = load_bias(bias_path) if bias_path is not None else None
+    if (
+        data.sha256 != doc["inputs"]["data"]
+        or [p.sha256 for p in priors] != doc["inputs"]["priors"]
+        or (bias.sha256 if bias is not None else None) != doc["inputs"]["bias"]
+    ):
+        raise InputError("inputs changed while being read", source=run_dir / mf.INPUTS, field="inputs")
+    versions = doc.get("versions")
+    now = package_versions()
+    if isinstance(versions, dict):
+        changed = [f"{k} {now.get(k)} (recorded {v})" for k, v in sorted(versions.items()) if now.get(k) != v]
+        if changed:
+            print("note: installed versions differ from the recorded run: " + ", ".join(changed), flush=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
-    print(f"rerunning: bayes-rescue fit {shlex.join(kept)} --out {out}")
-    rc = cli_main(["fit", *kept, "--out", str(out)])
+    out = args.out if args.out is not None else run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
+    rerun_args.out, rerun_args.overwrite = out, False
+    print(f"rerunning {manifest_path} into {out}", flush=True)
+    inputs = (
+        mf.source_bytes(str(data_path), data.sha256, what="counts file", field="inputs"),
+        [
+            mf.source_bytes(str(p), s.sha256, what="prior file", field="inputs")
+            for p, s in zip(prior_paths, priors, strict=True)
+        ],
+        None if bias is None else mf.source_bytes(str(bias_path), bias.sha256, what="bias model file", field="inputs"),
+    )
+    argv = ["--rerun", str(manifest_path), "--out", str(out)]
+    rc = _fit_checked(rerun_args, argv, data, priors, bias, inputs, out)
     if rc != 0:
         return rc
     differ = [f for f in ("summary.csv", "draws.csv") if rundir.sha256_file(out / f) != recorded.get(f)]
@@ -178,21 +229,66 @@ def cmd_rerun(manifest_path: Path) -> int:
     return 0
 
 
+def _rerun_settings(args) -> dict:
+    """The settings a rerun needs, as typed data (the manifest's ``rerun`` table)."""
+    return {
+        "model": args.model,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "target_accept": args.target_accept,
+        "prior_draws": args.prior_draws,
+        "mcid": sorted(set(args.mcid)),
+        "rope": args.rope,
+        "robust": args.robust,
+        "discount": args.discount,
+        "keep_going": args.keep_going,
+        "no_figures": args.no_figures,
+    }
+
+
+def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
+    """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
+    whole fit (:func:`_fit_and_write`)."""
+    from bayes_rescue.api import make_specs
+    from bayes_rescue.outputs import rundir
+
+    check_total_draws(args.chains, args.draws)
+    # validate the priors, bias model and their coverage of the data before any sampling
+    specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
+    field = "--out" if args.out is not None else "--name"
+    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        return _fit_and_write(args, argv, data, specs, target, inputs)
+
+
 def cmd_fit(args, argv: list[str]) -> int:
+    """Load and check the inputs (keeping their bytes for ``inputs/``), then fit and write under the run
+    lock."""
     import logging
 
-    from bayes_rescue.api import command_line, fit, make_specs
     from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import manifest as mf
+    from bayes_rescue.priors.bias import resolve_bias
+    from bayes_rescue.priors.spec import resolve_priors
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # our own progress lines say what is sampled
     data = load_counts(args.data)
-    # validate the priors, bias model and their coverage of the data before any sampling
-    specs = make_specs(
-        data, args.prior, model=args.model, bias=args.bias, robust=args.robust, discount_factor=args.discount
+    priors = resolve_priors(args.prior)
+    bias = resolve_bias(args.bias)
+    inputs = (
+        mf.source_bytes(data.source, data.sha256, what="counts file", field="--data"),
+        [mf.source_bytes(p.origin, p.sha256, what="prior file", field="--prior") for p in priors],
+        None if bias is None else mf.source_bytes(bias.origin, bias.sha256, what="bias model file", field="--bias"),
     )
     target = _target_dir(args, _run_name(args))
-    if target.exists() and not args.overwrite:
-        raise InputError("run directory already exists; choose another --name or pass --overwrite", source=target)
+    return _fit_checked(args, argv, data, priors, bias, inputs, target)
+
+
+def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> int:
+    """Sample, check the diagnostics and write the run folder (the caller holds ``target``'s lock)."""
+    from bayes_rescue.api import command_line, fit
+
     names = ", ".join(f"'{s.name}'" for s in specs)
     print(f"fitting {names} ({args.model}) ...", flush=True)
     with warnings.catch_warnings():
@@ -231,7 +327,7 @@ def cmd_fit(args, argv: list[str]) -> int:
         figures=not args.no_figures,
         figure_formats=args.figure_format,
         command=command_line(argv),
-        argv=argv,
+        rerun={"inputs": inputs, "settings": _rerun_settings(args)},
     )
     print()
     print(result.describe())
@@ -268,5 +364,5 @@ def tipping_bias_text(tips) -> str:
 
 def run(args, argv: list[str]) -> int:
     if args.rerun is not None:
-        return cmd_rerun(args.rerun)
+        return cmd_rerun(args)
     return cmd_fit(args, argv)

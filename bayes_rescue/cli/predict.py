@@ -13,8 +13,6 @@ whether it was registered, assumed (design file), set on the command line, or a 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from bayes_rescue.cli._args import _prob
@@ -208,18 +206,11 @@ def _refuse_existing(path: Path, overwrite: bool, option: str) -> None:
 
 
 def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path`` (same suffix), then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` (same suffix), then move it into place
+    (:func:`bayes_rescue.outputs.rundir.atomic_write`; existing files were refused up front)."""
+    from bayes_rescue.outputs.rundir import atomic_write
+
+    return atomic_write(path, write, overwrite=True, field="--out")
 
 
 def cmd_predict(args) -> int:

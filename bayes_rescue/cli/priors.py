@@ -6,6 +6,18 @@ from pathlib import Path
 
 from bayes_rescue.cli._args import _unit
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _figure_path(text: str) -> Path:
+    """``--plot``: a file name ending in a figure format (the format is taken from it; none is added)."""
+    import argparse
+
+    p = Path(text)
+    if p.suffix.lower() not in FIGURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"--plot must end in {', '.join(FIGURE_SUFFIXES)}, got {text!r}")
+    return p
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("priors", help="where every prior came from: sources, centre, spread, implied RD, ESS")
@@ -27,11 +39,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--plot",
-        type=Path,
+        type=_figure_path,
         default=None,
         help="draw the priors into this file; its suffix (.png, .svg, .pdf) is the format (default: off)",
     )
     p.add_argument("--out", type=Path, default=None, help="write the table as CSV here (default: off)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --out / --plot files (default: off)")
     p.add_argument("--verbose", action="store_true", help="print every distribution and every source (default: off)")
     p.add_argument(
         "--refit",
@@ -44,11 +57,15 @@ def add_parser(sub) -> None:
 
 def cmd_priors(args) -> int:
     from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.outputs import rundir
     from bayes_rescue.priors.report import describe_priors, prior_table
     from bayes_rescue.priors.spec import resolve_priors, robustify
 
     if args.refit:
         return _refit_map_priors()
+    for path, field in ((args.out, "--out"), (args.plot, "--plot")):
+        if path is not None:  # before any work
+            rundir.refuse_existing(path, overwrite=args.overwrite, field=field, probe=True)
     data = load_counts(args.data)
     specs = resolve_priors(args.prior)
     if args.robust > 0:
@@ -62,13 +79,15 @@ def cmd_priors(args) -> int:
                 for c in e.components:
                     print(f"  [{o}/{c.name}] {c.source}")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
-        print(f"table written to {args.out}")
+        out = rundir.atomic_write(args.out, table.to_csv(index=False), overwrite=args.overwrite, field="--out")
+        print(f"table written to {out}")
     if args.plot is not None:
         from bayes_rescue.outputs.figures import plot_priors  # matplotlib only when a figure is drawn
 
-        print(f"figure written to {plot_priors(specs, data, args.plot)}")
+        written = rundir.atomic_write(
+            args.plot, lambda tmp: plot_priors(specs, data, tmp), overwrite=args.overwrite, field="--plot"
+        )
+        print(f"figure written to {written}")
     return 0
 
 
@@ -76,14 +95,12 @@ def _refit_map_priors() -> int:
     from importlib import resources
 
     from bayes_rescue.analyses.map_prior import LITERATURE_SETS, map_prior_toml
+    from bayes_rescue.outputs import rundir
 
     root = Path(str(resources.files("bayes_rescue") / "priors"))
     for name in LITERATURE_SETS:
-        text = map_prior_toml(name)
-        tmp = root / f".{name}.toml.partial"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(root / f"{name}.toml")
-        print(f"wrote {root / name}.toml")
+        written = rundir.atomic_write(root / f"{name}.toml", map_prior_toml(name), overwrite=True, field="--refit")
+        print(f"wrote {written}")
     return 0
 
 

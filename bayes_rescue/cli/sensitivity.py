@@ -9,16 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bayes_rescue.cli._args import (
+    MIN_DRAWS,
     _centre,
     _figure_formats,
     _positive_float,
     _positive_int,
     _prob,
+    _scheduler,
     _seed,
     _target_dir,
     _unit,
+    check_total_draws,
 )
-from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
@@ -83,7 +85,9 @@ def add_parser(sub) -> None:
         help="'auto': reweight one long reference fit by Pareto-smoothed importance sampling where"
         " that passes the diagnostics gate, NUTS elsewhere; 'nuts': fit every point (default: auto)",
     )
-    p.add_argument("--draws", type=_positive_int("--draws"), default=1000, help="draws per chain (default: 1000)")
+    p.add_argument(
+        "--draws", type=_positive_int("--draws", MIN_DRAWS), default=1000, help="draws per chain (default: 1000)"
+    )
     p.add_argument("--tune", type=_positive_int("--tune"), default=500, help="tuning steps per chain (default: 500)")
     p.add_argument("--chains", type=_positive_int("--chains"), default=4, help="chains (default: 4)")
     p.add_argument("--seed", type=_seed("--seed"), default=20250531, help="random seed (default: 20250531)")
@@ -92,6 +96,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory (default: off)")
     p.add_argument(
         "--scheduler",
+        type=_scheduler,
         default="serial",
         help="'serial' (this process; nutpie's chains already use every core), 'local' (a Dask"
         " LocalCluster on this machine's cores, no set-up) or a dask.distributed scheduler address"
@@ -108,16 +113,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_sensitivity(args, argv: list[str]) -> int:
+    """Check the inputs and the target, then run and write under the run lock."""
     import logging
 
-    from bayes_rescue.analyses.parallel import dask_map
-    from bayes_rescue.analyses.sensitivity import points_failing_gate, sensitivity_grid, tipping_points
     from bayes_rescue.data.counts import load_counts
-    from bayes_rescue.inference.settings import SamplerSettings
-    from bayes_rescue.model.estimands import prob_column
     from bayes_rescue.outputs import rundir
-    from bayes_rescue.outputs.figures import plot_heatmaps
-    from bayes_rescue.versions import package_versions
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
     data = load_counts(args.data)
@@ -125,8 +125,22 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
         UTC
     ).strftime("%Y%m%dT%H%M%SZ")
     target = _target_dir(args, default)
-    if target.exists() and not args.overwrite:
-        raise InputError("output directory already exists; pass --overwrite or another --name", source=target)
+    check_total_draws(args.chains, args.draws)
+    field = "--out" if args.out is not None else "--name"
+    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        return _grid_and_write(args, argv, data, target)
+
+
+def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
+    """Run the grid and the tipping points, then write ``target`` (the caller holds its lock)."""
+    from bayes_rescue.analyses.parallel import dask_map
+    from bayes_rescue.analyses.sensitivity import points_failing_gate, sensitivity_grid, tipping_points
+    from bayes_rescue.inference.settings import SamplerSettings
+    from bayes_rescue.model.estimands import prob_column
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.outputs.figures import plot_heatmaps
+    from bayes_rescue.versions import package_versions
+
     settings = SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, prior_draws=1)
     mcids = tuple(sorted(set(args.mcid)))
     t0 = time.perf_counter()
@@ -171,6 +185,7 @@ def cmd_sensitivity(args, argv: list[str]) -> int:
             "points_failing_gate": points_failing_gate(grid),
         }
         meta = {
+            "tool": "bayes_rescue",
             "command": shlex.join(["bayes-rescue", "sensitivity", *argv]),
             "data": {"source": data.source, "sha256": data.sha256},
             "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed},

@@ -4,9 +4,11 @@
 trials of ``--literature`` (default map_early) for ``--outcome`` (default mrs_0_2); the other models are
 calibrated on the arm sizes of ``--data`` under ``--prior``.
 
-Writes ``models/validate-<time>/`` (or ``--out``): ranks.csv, uniformity.csv, sbc_ranks.png, and prints the
-per-quantity chi-square uniformity tests. Exit code 1 if any quantity fails at the Bonferroni-corrected
-level 0.001 / number of quantities, or if more than 1% of the simulated fits had a divergence.
+Writes ``models/validate-<time>/`` (or ``--out``; an existing folder only with ``--overwrite`` and only if it
+is a run of this tool): ranks.csv, uniformity.csv, sbc_ranks.png, manifest.json, and prints the
+per-quantity chi-square uniformity tests. Bad input exits 2 with one line, as ``fit`` does. Exit code 1
+if any quantity fails at the Bonferroni-corrected level 0.001 / number of quantities, or if more than 1% of
+the simulated fits had a divergence.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bayes_rescue.cli._args import DEFAULT_MODELS_DIR, _positive_int, utc_stamp
+from bayes_rescue.cli._args import DEFAULT_MODELS_DIR, _positive_int, _scheduler, utc_stamp
 from bayes_rescue.errors import InputError
 
 
@@ -43,25 +45,26 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--scheduler",
+        type=_scheduler,
         default="serial",
         help="serial, local (Dask LocalCluster) or a scheduler address (default: serial)",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default models/validate-<UTC time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder (a run of this tool)")
     p.set_defaults(run=run)
 
 
 def run(args, argv: list[str]) -> int:
+    """Check the inputs and the output folder, then simulate, test and write under the run lock."""
     from bayes_rescue.analyses.map_prior import LITERATURE_SETS, trial_counts
-    from bayes_rescue.analyses.parallel import dask_map
-    from bayes_rescue.analyses.validation import N_RANK_DRAWS, sbc, sbc_map, uniformity
     from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.model.spec import ModelSpec
     from bayes_rescue.outputs import rundir
-    from bayes_rescue.outputs.figures import plot_ranks
     from bayes_rescue.priors.spec import load_prior
 
     warnings.simplefilter("ignore", RuntimeWarning)
     out = args.out or DEFAULT_MODELS_DIR / f"validate-{utc_stamp()}"
-    t0 = time.perf_counter()
+    counts = data = prior = None
     if args.model == "map":
         if args.literature not in LITERATURE_SETS:
             raise InputError(f"must be one of {', '.join(LITERATURE_SETS)}", field="--literature")
@@ -70,6 +73,22 @@ def run(args, argv: list[str]) -> int:
             raise InputError(f"fewer than two trials of {args.literature} report '{args.outcome}'", field="--outcome")
     else:
         data, prior = load_counts(args.data), load_prior(args.prior)
+        ModelSpec(data, prior, args.model)  # the prior covers the data's outcomes, every number in range
+    with rundir.claim_run_dir(out, overwrite=args.overwrite, field="--out"):
+        return _simulate_and_write(args, argv, out, counts, data, prior)
+
+
+def _simulate_and_write(args, argv: list[str], out: Path, counts, data, prior) -> int:
+    """SBC, the uniformity tests and the output folder (the caller holds its lock)."""
+    import shlex
+
+    from bayes_rescue.analyses.parallel import dask_map
+    from bayes_rescue.analyses.validation import N_RANK_DRAWS, sbc, sbc_map, uniformity
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.outputs.figures import plot_ranks
+    from bayes_rescue.versions import package_versions
+
+    t0 = time.perf_counter()
     with dask_map(args.scheduler) as mapper:
         if args.model == "map":
             ranks = sbc_map(counts, n_sims=args.sims, map_fn=mapper)
@@ -77,10 +96,16 @@ def run(args, argv: list[str]) -> int:
             ranks = sbc(data, prior, kind=args.model, n_sims=args.sims, map_fn=mapper)
     tests = uniformity(ranks)
     level = 0.001 / len(tests)
-    with rundir.atomic_run_dir(out, overwrite=True) as tmp:
+    with rundir.atomic_run_dir(out, overwrite=args.overwrite) as tmp:
         ranks.to_csv(tmp / "ranks.csv", index=False)
         tests.to_csv(tmp / "uniformity.csv", index=False)
         plot_ranks(ranks, tmp / "sbc_ranks.png", n_rank_draws=N_RANK_DRAWS)
+        meta = {
+            "tool": "bayes_rescue",
+            "command": shlex.join(["bayes-rescue", "validate", *argv]),
+            "versions": package_versions(),
+        }
+        rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
     print(tests.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     diverged = int((ranks["divergences"] > 0).sum())
     print(

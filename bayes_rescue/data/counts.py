@@ -48,6 +48,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_rescue._memo import memoised
+from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError
 
 REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
@@ -194,14 +195,7 @@ class CountsData:
 
 
 def _read_text(path: Path) -> tuple[str, bytes]:
-    if not path.exists():
-        raise InputError("no such file", source=path)
-    if path.is_dir():
-        raise InputError("is a directory, not a counts file", source=path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot be read ({exc.strerror})", source=path) from None
+    raw = read_input_bytes(path, field="--data", what="file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -209,6 +203,30 @@ def _read_text(path: Path) -> tuple[str, bytes]:
     if "\x00" in text:
         raise InputError("contains NUL bytes: not a text CSV file", source=path)
     return text, raw
+
+
+def _csv_records(text: str, source: str) -> list[tuple[int, list[str]]]:
+    """``(line number in the file, fields)`` of every CSV record, with the true line number of the line
+    where the record starts (:attr:`csv.reader.line_num`).
+
+    A field that spans lines (a quoted newline, or an unterminated quote that would swallow every later
+    row) is an error naming the line where the field starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out = []
+    start = 1
+    try:
+        for row in reader:
+            if any("\n" in c or "\r" in c for c in row):
+                raise InputError(
+                    "a field runs over more than one line (an unterminated quote?); fields may not contain line breaks",
+                    source=source,
+                    line=start,
+                )
+            out.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"is not valid CSV ({exc})", source=source, line=start) from None
+    return out
 
 
 def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
@@ -266,33 +284,32 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     """
     if text.strip() == "":
         raise InputError("is empty; expected a header line and counts", source=source)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise InputError(f"is not valid CSV ({exc})", source=source) from None
-    header = [h.strip() for h in rows[0]]
+    records_in = _csv_records(text, source)
+    if not records_in:
+        raise InputError("is empty; expected a header line and counts", source=source)
+    header_line, header_row = records_in[0]
+    header = [h.strip() for h in header_row]
     seen: set[str] = set()
     for col in header:
         if col in seen:
-            raise InputError("column appears twice in the header", source=source, line=1, field=col)
+            raise InputError("column appears twice in the header", source=source, line=header_line, field=col)
         seen.add(col)
         if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
             raise InputError(
                 "unknown column; allowed: " + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS),
                 source=source,
-                line=1,
+                line=header_line,
                 field=col or "<blank>",
             )
     for col in REQUIRED_COLUMNS:
         if col not in seen:
-            raise InputError("required column is missing", source=source, line=1, field=col)
+            raise InputError("required column is missing", source=source, line=header_line, field=col)
 
     records = []
     labels: dict[str, dict] = {col: {} for col in LABEL_COLUMNS}
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
-    for i, row in enumerate(rows[1:], start=2):
+    for i, row in records_in[1:]:
         if not row or all(c.strip() == "" for c in row):
             continue
         if len(row) != len(header):
@@ -374,7 +391,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             }
         )
     if not records:
-        raise InputError("has a header but no counts", source=source, line=2)
+        raise InputError("has a header but no counts", source=source, line=header_line + 1)
     table = pd.DataFrame.from_records(records)
 
     # every outcome x subgroup needs both arms

@@ -120,6 +120,19 @@ def _with_data(compiled, **updates):
     return dataclasses.replace(compiled, shared_data=shared, user_data=user_data)
 
 
+def _raise_if_signalled(stage: str) -> None:
+    """Raise the interruption now if SIGINT/SIGTERM arrived and was swallowed by library code (a broad
+    ``except`` in a compiler), instead of sampling on for minutes."""
+    import signal
+
+    from bayes_rescue.errors import Terminated, received_signal
+
+    sig = received_signal()
+    if sig is not None:
+        cls = Terminated if sig == signal.SIGTERM else KeyboardInterrupt
+        raise cls(f"interrupted during {stage}")
+
+
 class ModelCache:
     """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
 
@@ -140,7 +153,9 @@ class ModelCache:
         if key not in self._compiled:
             with progress.task("compiling model ..."):
                 model = build()
-                self._compiled[key] = compile_model(model, initial_points=_initial_overrides(model))
+                compiled = compile_model(model, initial_points=_initial_overrides(model))
+            _raise_if_signalled("compilation")  # a compiler that swallowed the KeyboardInterrupt
+            self._compiled[key] = compiled
             self.compilations += 1
         return self._compiled[key]
 
@@ -178,20 +193,34 @@ def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, ra
     )
 
 
-def _check_complete(chains: int | None, draws: int | None, settings: SamplerSettings) -> None:
-    """nutpie answers Ctrl-C by returning the draws made so far; a trace shorter than asked for is
-    therefore an interruption, raised as such, never passed on as a result."""
+def _check_complete(chains: int | None, draws: int | None, settings: SamplerSettings, posterior=None) -> None:
+    """nutpie answers Ctrl-C (and SIGTERM, a KeyboardInterrupt here) by returning the draws made so far; a
+    trace shorter than asked for, one whose shorter chains were padded with NaN to the longest, or any
+    trace returned after a signal arrived is therefore an interruption, raised as such (SIGTERM as
+    :class:`~bayes_rescue.errors.Terminated`), never passed on as a result."""
+    import signal
+
+    from bayes_rescue.errors import Terminated, received_signal
+
+    why = None
     if chains != settings.chains or draws != settings.draws:
-        raise KeyboardInterrupt(
-            f"sampling was interrupted: {chains} chains x {draws} draws of {settings.chains} x {settings.draws}"
-        )
+        why = f"{chains} chains x {draws} draws of {settings.chains} x {settings.draws}"
+    elif posterior is not None and any(
+        np.issubdtype(v.dtype, np.floating) and bool(np.isnan(v.values).any()) for v in posterior.data_vars.values()
+    ):
+        why = "the trace has missing (NaN-padded) draws"
+    elif received_signal() is not None:
+        why = f"signal {received_signal()} arrived during sampling"
+    if why is not None:
+        cls = Terminated if received_signal() == signal.SIGTERM else KeyboardInterrupt
+        raise cls(f"sampling was interrupted: {why}")
 
 
 def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
     """nutpie NUTS, converted to a DataTree (posterior and sample_stats groups)."""
     tree = _run_nutpie(cache.get(spec), settings, target_accept)
     sizes = tree["posterior"].sizes
-    _check_complete(sizes.get("chain"), sizes.get("draw"), settings)
+    _check_complete(sizes.get("chain"), sizes.get("draw"), settings, tree["posterior"].to_dataset())
     return tree
 
 
@@ -258,7 +287,7 @@ def _sample_stacked(
     one full DataTree per spec. Every tree carries the run's shared ``sample_stats``."""
     tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
     posterior = tree["posterior"].to_dataset()
-    _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings)
+    _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings, posterior)
     stats_ = tree["sample_stats"].to_dataset()
     attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.name for s in specs])}
     return [

@@ -13,7 +13,7 @@ from bayes_rescue._memo import memoised
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.bias import BiasModel
-from bayes_rescue.priors.spec import PriorSpec
+from bayes_rescue.priors.spec import PRIOR_BOUNDS, PriorSpec, check_bound
 
 ModelKind = Literal["hierarchical", "independent"]
 
@@ -138,28 +138,34 @@ def _check_domain(a: dict[str, np.ndarray], spec: ModelSpec) -> None:
 
     The model is built with ``check_bounds=False`` (its log density does not test its own parameters, a
     quarter of the cost of each gradient), so this is where out-of-domain values are stopped, whichever
-    way the spec was made (the file loaders check the same things with file and field names)."""
+    way the spec was made. Prior numbers must lie in the ranges of
+    :data:`bayes_rescue.priors.spec.PRIOR_BOUNDS`, the table the file loader checks too."""
     src = spec.prior.origin or f"prior '{spec.prior.name}'"
     for i, o in enumerate(spec.data.outcomes):
-        w, sd = a["prior_w"][i], a["prior_sd"][i]
-        if not (np.all(np.isfinite(a["prior_mu"][i])) and np.all(sd > 0) and np.all(np.isfinite(sd))):
-            raise InputError("every component needs a finite mean and a finite sd > 0", source=src, field=f"effect.{o}")
+        w = a["prior_w"][i]
+        live = w > 0  # zero-weight padding components are not part of the prior
+        for kind, values in (("mean", a["prior_mu"][i][live]), ("sd", a["prior_sd"][i][live])):
+            lo, hi = PRIOR_BOUNDS[kind]
+            for v in values:
+                if not (np.isfinite(v) and lo <= v <= hi):
+                    raise InputError(
+                        f"every component needs a finite mean in [{PRIOR_BOUNDS['mean'][0]:g},"
+                        f" {PRIOR_BOUNDS['mean'][1]:g}] and a finite sd > 0 in [{PRIOR_BOUNDS['sd'][0]:g},"
+                        f" {PRIOR_BOUNDS['sd'][1]:g}] (log OR); got {kind} {v!r}",
+                        source=src,
+                        field=f"effect.{o}",
+                    )
         if np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
             raise InputError(f"component weights sum to {w.sum():g}, not 1", source=src, field=f"effect.{o}")
     names = ("baseline_mean", "baseline_sd", "baseline_tau_sd", "effect_tau_sd")
     for name, v in zip(names, a["hyper"], strict=True):
-        if not np.isfinite(v) or (name != "baseline_mean" and v <= 0):
-            raise InputError(
-                f"must be finite{'' if name == 'baseline_mean' else ' and > 0'}, got {v}",
-                source=src,
-                field=f"hyper.{name}",
-            )
+        check_bound(name, float(v), source=src, field=f"hyper.{name}")
+    for v in a["offset"]:
+        check_bound("offset", float(v), source=src, field="effect.subgroups.offset")
     if "bias_mu" in a and not (
         np.all(np.isfinite(a["bias_mu"])) and np.all(a["bias_sd"] > 0) and np.all(np.isfinite(a["bias_sd"]))
     ):
         raise InputError("bias means and sds must be finite, sds > 0", source=spec.bias.origin or None, field="bias")
-    if not np.all(np.isfinite(a["offset"])):
-        raise InputError("subgroup offsets must be finite", source=src, field="effect.subgroups")
     for y, n in (("y_t", "n_t"), ("y_c", "n_c")):
         if np.any(a[y] < 0) or np.any(a[y] > a[n]):
             raise InputError(f"{y} must be within 0..{n}", source=spec.data.source, field=y)

@@ -9,9 +9,7 @@ through a temporary sibling and never replaces an existing file unless asked.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -365,8 +363,9 @@ def tidy_draws(draws: dict[str, np.ndarray], *, prior: str, outcome: str, subgro
 
 
 def write_atomic(path: Path, write: Callable[[Path], object], *, overwrite: bool = False, field: str = "") -> Path:
-    """Write a file atomically: ``write(tmp)`` fills a temporary file in the same folder, which then
-    becomes ``path`` in one step.
+    """Write a file atomically (:func:`bayes_rescue.outputs.rundir.atomic_write`, the one helper for this):
+    ``write(tmp)`` fills a temporary file in the same folder, which is fsynced and then becomes ``path`` in
+    one step.
 
     Without ``overwrite``, an existing ``path`` is never replaced, not even one created meanwhile by
     another process (the temporary file is hard-linked to ``path``, which fails if it exists); with it, the
@@ -382,29 +381,6 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, overwrite: bool
         raise InputError("its folder does not exist", source=path, field=field or None)
     if path.exists() and not overwrite:
         raise InputError("already exists; pass --overwrite to replace it", source=path, field=field or None)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise InputError(
-                    "already exists; pass --overwrite to replace it", source=path, field=field or None
-                ) from None
-            except OSError:  # a file system without hard links: check, then rename
-                if path.exists():
-                    raise InputError(
-                        "already exists; pass --overwrite to replace it", source=path, field=field or None
-                    ) from None
-                os.replace(tmp, path)
-            tmp.unlink(missing_ok=True)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    from bayes_rescue.outputs.rundir import atomic_write
+
+    return atomic_write(path, write, overwrite=overwrite, field=field or "--out")

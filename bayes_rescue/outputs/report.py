@@ -28,9 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -895,14 +893,6 @@ def write_report(run_dir: Path, path: Path | None = None) -> Path:
     run_dir = Path(run_dir)
     path = run_dir / "report.html" if path is None else Path(path)
     html = build_report(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from bayes_rescue.outputs.rundir import atomic_write
+
+    return atomic_write(path, html, overwrite=True, field="--out")

@@ -55,6 +55,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.spec import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text
 
@@ -324,14 +325,7 @@ def load_bias(name_or_path: str | Path) -> BiasModel:
         origin = f"bundled:bias/{spec}"
     else:
         path = Path(spec)
-        if not path.exists():
-            raise InputError("no such bias model file", source=path, field="--bias")
-        if path.is_dir():
-            raise InputError("is a directory, not a bias model file", source=path, field="--bias")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot be read ({exc.strerror})", source=path) from None
+        raw = read_input_bytes(path, field="--bias", what="bias model file")
         origin = str(path)
     try:
         doc = tomllib.loads(raw.decode("utf-8-sig"))
@@ -339,6 +333,8 @@ def load_bias(name_or_path: str | Path) -> BiasModel:
         raise InputError("is not UTF-8 text", source=origin) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"is not valid TOML ({exc})", source=origin) from None
+    except RecursionError:
+        raise InputError("is not a bias model file (nested too deeply to read)", source=origin) from None
     return parse_bias(doc, origin=origin, sha256=hashlib.sha256(raw).hexdigest())
 
 

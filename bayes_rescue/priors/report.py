@@ -4,6 +4,10 @@ For each prior x outcome: the source trials or figures, the centre and spread on
 prior on the risk difference at the cohort's own control risk (a prior-predictive check in clinical units:
 RD = expit(logit p_c + log OR) - p_c, a monotone map, so its quantiles are the mapped log-OR quantiles),
 and the prior effective sample size in patients by ELIR (:func:`bayes_rescue.priors.ess_patients`).
+
+The control risk is the pooled observed one, y_c / n_c; when that is 0 or 1 (no control events, or all)
+the implied RD and the ESS would be degenerate (one patient then carries no information, so the ESS is
+infinite), and the risk is taken as (y_c + 0.5) / (n_c + 1) instead (the continuity-corrected estimate).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ def prior_table(specs: list[PriorSpec], data: CountsData) -> pd.DataFrame:
         for outcome in data.outcomes:
             e = spec.effect_for(outcome)
             sub = cells[cells["outcome"] == outcome]
-            p_c = float(sub["y_c"].sum() / sub["n_c"].sum())
+            y_c, n_c = int(sub["y_c"].sum()), int(sub["n_c"].sum())
+            p_c = y_c / n_c if 0 < y_c < n_c else (y_c + 0.5) / (n_c + 1)
             q = np.array([e.ppf(0.025), e.ppf(0.5), e.ppf(0.975)])
             rd = special.expit(special.logit(p_c) + q) - p_c
             sign = 1.0 if data.directions[outcome] == "higher" else -1.0
@@ -68,12 +73,16 @@ def describe_priors(table: pd.DataFrame) -> str:
         f"{'P(ben)':>7}{'ESS':>8}  source trials"
     )
     lines = [head, "-" * len(head)]
+
+    def ess(v: float) -> str:
+        return f"{v:>8.0f}" if np.isfinite(v) else f"{'n/a':>8}"
+
     for r in table.itertuples():
         lo = f"{r.log_or_median:+.2f} ({r.log_or_eti95_lb:+.2f}, {r.log_or_eti95_ub:+.2f})"
         rd = f"{100 * r.rd_median:+.1f} ({100 * r.rd_eti95_lb:+.1f}, {100 * r.rd_eti95_ub:+.1f}) pp @{r.p_control:.2f}"
         lines.append(
             f"{r.prior:<24}{r.outcome:<11}{r.components:>2}  {lo:<24}{rd:<30}{r.prior_p_benefit:>7.3f}"
-            f"{r.ess_patients:>8.0f}  {r.source_trials}"
+            f"{ess(r.ess_patients)}  {r.source_trials}"
         )
     lines.append(
         "\nESS: prior effective sample size in patients of a 1:1 trial at the cohort's control risk, by the"

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special, stats
 
+from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError
 
 #: Default hyperpriors and where they come from; a prior file may override any of them.
@@ -64,6 +65,29 @@ _DERIVE_KEYS = {"rule", "trials", "outcome", "tail", "reference_or", "reference_
 _SHIFT_KEYS = {"offset", "source"}
 _COMPONENT_KEYS = {"name", "weight", "mean", "sd", "source", "trials"}
 DEFAULT_OUTCOME = "default"
+
+#: Sane ranges (inclusive) of every number of a prior, on the logit / log-OR scale: one table used by the
+#: file loader (:func:`parse_prior`) and by the model's domain check for priors made in code
+#: (``bayes_rescue.model.spec``). Outside them the sampler meets overflow (a log OR of 20 is an OR of
+#: 5e8; an sd of 1e-3 pins a log OR to within 0.2%), so a value there is a mistake, not a belief.
+PRIOR_BOUNDS: dict[str, tuple[float, float]] = {
+    "mean": (-20.0, 20.0),
+    "sd": (1e-3, 100.0),
+    "baseline_mean": (-20.0, 20.0),
+    "baseline_sd": (1e-3, 100.0),
+    "baseline_tau_sd": (1e-3, 100.0),
+    "effect_tau_sd": (1e-3, 100.0),
+    "offset": (-20.0, 20.0),
+}
+
+
+def check_bound(kind: str, value: float, *, source: str | None, field: str) -> float:
+    """``value`` if it is finite and inside ``PRIOR_BOUNDS[kind]``; otherwise an :class:`InputError`
+    naming ``source`` and ``field`` and the allowed range."""
+    lo, hi = PRIOR_BOUNDS[kind]
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise InputError(f"must be in [{lo:g}, {hi:g}] (logit scale), got {value!r}", source=source, field=field)
+    return value
 
 
 def mixture_logpdf(x: np.ndarray, w: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -332,6 +356,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
             hyper[key] = _number(value, source=src, field=f"hyper.{key}")
             if key != "baseline_mean" and hyper[key] <= 0:
                 raise InputError(f"must be > 0, got {value}", source=src, field=f"hyper.{key}")
+            check_bound(key, hyper[key], source=src, field=f"hyper.{key}")
         if set(doc["hyper"]) - {"source"}:
             hyper_source = _text(doc["hyper"].get("source"), source=src, field="hyper.source", required=True)
     effects_doc = doc.get("effect")
@@ -362,8 +387,8 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
             sd = _number(comp["sd"], source=src, field=f"{cw}.sd")
             if sd <= 0:
                 raise InputError(f"must be > 0, got {comp['sd']}", source=src, field=f"{cw}.sd")
-            if abs(mean) > 20 or sd > 100:
-                raise InputError("is implausible for a log odds ratio (|mean| > 20 or sd > 100)", source=src, field=cw)
+            check_bound("mean", mean, source=src, field=f"{cw}.mean")
+            check_bound("sd", sd, source=src, field=f"{cw}.sd")
             if not (0 < weight <= 1):
                 raise InputError(f"must be in (0, 1], got {comp.get('weight')}", source=src, field=f"{cw}.weight")
             comps.append(
@@ -384,7 +409,12 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
                 if "offset" not in sh:
                     raise InputError("is required", source=src, field=f"{sw}.offset")
                 shifts.setdefault(outcome, {})[sg] = SubgroupShift(
-                    _number(sh["offset"], source=src, field=f"{sw}.offset"),
+                    check_bound(
+                        "offset",
+                        _number(sh["offset"], source=src, field=f"{sw}.offset"),
+                        source=src,
+                        field=f"{sw}.offset",
+                    ),
                     _text(sh.get("source"), source=src, field=f"{sw}.source", required=True),
                 )
         total = sum(c.weight for c in comps)
@@ -540,14 +570,7 @@ def load_prior(name_or_path: str | Path) -> PriorSpec:
         origin = f"bundled:{spec}"
     else:
         path = Path(spec)
-        if not path.exists():
-            raise InputError("no such prior file", source=path, field="--prior")
-        if path.is_dir():
-            raise InputError("is a directory, not a prior file", source=path, field="--prior")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot be read ({exc.strerror})", source=path) from None
+        raw = read_input_bytes(path, field="--prior", what="prior file")
         origin = str(path)
     try:
         doc = tomllib.loads(raw.decode("utf-8-sig"))
@@ -555,6 +578,8 @@ def load_prior(name_or_path: str | Path) -> PriorSpec:
         raise InputError("is not UTF-8 text", source=origin) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"is not valid TOML ({exc})", source=origin) from None
+    except RecursionError:
+        raise InputError("is not a prior file (nested too deeply to read)", source=origin) from None
     return parse_prior(doc, origin=origin, sha256=hashlib.sha256(raw).hexdigest())
 
 
