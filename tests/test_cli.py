@@ -112,7 +112,8 @@ def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     for fig in ("forest", "benefit_curve", "prior_posterior", "rank"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000
     files = {f.name for f in out.iterdir()}
-    assert files == {"draws.csv", "evalues.csv", "figures", "likelihood.csv", "manifest.json", "report.html"} | {
+    assert files == {"draws.csv", "evalues.csv", "figures", "inputs", "likelihood.csv", "manifest.json"} | {
+        "report.html",
         "summary.csv",
         "summary.json",
         *names,

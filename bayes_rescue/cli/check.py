@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
         help="counts CSV, or bundled:<name> (default: bundled:chen2025, the Chen 2025 cohort)",
     )
     p.add_argument("--out", type=Path, default=None, help="also write the table as CSV here (default: off)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (default: refuse)")
     p.set_defaults(run=run)
 
 

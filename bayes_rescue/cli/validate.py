@@ -50,7 +50,11 @@ def add_parser(sub) -> None:
         help="serial, local (Dask LocalCluster) or a scheduler address (default: serial)",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default models/validate-<UTC time>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder (a run of this tool)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder of this tool (default: refuse)",
+    )
     p.set_defaults(run=run)
 
 

@@ -798,7 +798,7 @@ def reproduce_section(manifest: dict, attrs: dict[str, dict]) -> dict | None:
         "versions": [(str(k), str(v)) for k, v in versions.items()],
         "files": [(str(k), str(v)) for k, v in files.items()],
         "seconds": str(manifest.get("seconds", "")),
-        "rerun": str(manifest.get("command", "")).startswith("bayes-rescue fit") and "argv" in manifest,
+        "rerun": str(manifest.get("command", "")).startswith("bayes-rescue fit") and "rerun" in manifest,
     }
 
 
