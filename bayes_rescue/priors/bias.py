@@ -50,14 +50,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors.spec import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text
+from bayes_rescue.priors.spec import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text, read_named_toml
 
 #: The bias model that ``--bias`` without a name means.
 DEFAULT_BIAS = "observational"
@@ -313,28 +311,9 @@ def load_bias(name_or_path: str | Path) -> BiasModel:
     InputError
         Unknown name, unreadable or malformed file, unknown key or impossible value.
     """
-    spec = str(name_or_path)
-    if not (spec.endswith(".toml") or "/" in spec or "\\" in spec):
-        if spec not in bundled_bias_names():
-            raise InputError(
-                f"unknown bias model '{spec}'; bundled: {', '.join(bundled_bias_names())}"
-                " (or give a path to a .toml file)",
-                field="--bias",
-            )
-        raw = (_bias_dir() / f"{spec}.toml").read_bytes()
-        origin = f"bundled:bias/{spec}"
-    else:
-        path = Path(spec)
-        raw = read_input_bytes(path, field="--bias", what="bias model file")
-        origin = str(path)
-    try:
-        doc = tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", source=origin) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"is not valid TOML ({exc})", source=origin) from None
-    except RecursionError:
-        raise InputError("is not a bias model file (nested too deeply to read)", source=origin) from None
+    doc, origin, raw = read_named_toml(
+        name_or_path, names=bundled_bias_names(), directory=_bias_dir(), what="bias model", field="--bias"
+    )
     return parse_bias(doc, origin=origin, sha256=hashlib.sha256(raw).hexdigest())
 
 

@@ -557,21 +557,33 @@ def load_prior(name_or_path: str | Path) -> PriorSpec:
     InputError
         Unknown name, unreadable or malformed file, unknown key or impossible value.
     """
+    doc, origin, raw = read_named_toml(
+        name_or_path, names=bundled_prior_names(), directory=_prior_dir(), what="prior", field="--prior"
+    )
+    return parse_prior(doc, origin=origin, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def read_named_toml(name_or_path, *, names, directory, what: str, field: str) -> tuple[dict, str, bytes]:
+    """A bundled TOML file by name (one of ``names``, in ``directory``) or a user's file by path (anything
+    ending in .toml or holding a path separator): its parsed document, origin (``bundled:<name>`` or the path)
+    and raw bytes. A user's file must be a regular file of at most 10 MB.
+
+    Raises
+    ------
+    InputError
+        Unknown name, unreadable file, not UTF-8, not TOML, or nested too deeply to read.
+    """
     spec = str(name_or_path)
-    is_path = spec.endswith(".toml") or "/" in spec or "\\" in spec
-    if not is_path:
-        if spec not in bundled_prior_names():
+    if not (spec.endswith(".toml") or "/" in spec or "\\" in spec):
+        if spec not in names:
             raise InputError(
-                f"unknown prior '{spec}'; bundled priors: {', '.join(bundled_prior_names())}"
-                " (or give a path to a .toml file)",
-                field="--prior",
+                f"unknown {what} '{spec}'; bundled: {', '.join(names)} (or give a path to a .toml file)", field=field
             )
-        raw = (_prior_dir() / f"{spec}.toml").read_bytes()
-        origin = f"bundled:{spec}"
+        raw = (directory / f"{spec}.toml").read_bytes()
+        origin = f"bundled:{spec}" if what == "prior" else f"bundled:{what.split()[0]}/{spec}"
     else:
-        path = Path(spec)
-        raw = read_input_bytes(path, field="--prior", what="prior file")
-        origin = str(path)
+        raw = read_input_bytes(Path(spec), field=field, what=f"{what} file")
+        origin = spec
     try:
         doc = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -579,8 +591,8 @@ def load_prior(name_or_path: str | Path) -> PriorSpec:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"is not valid TOML ({exc})", source=origin) from None
     except RecursionError:
-        raise InputError("is not a prior file (nested too deeply to read)", source=origin) from None
-    return parse_prior(doc, origin=origin, sha256=hashlib.sha256(raw).hexdigest())
+        raise InputError(f"is not a {what} file (nested too deeply to read)", source=origin) from None
+    return doc, origin, raw
 
 
 def resolve_priors(arg: str) -> list[PriorSpec]:
