@@ -92,11 +92,13 @@ class Result:
 
     def describe(self) -> str:
         """The console table and one sentence per cohort-level row."""
-        table = self.summary.copy()
-        if "bias" in table and (table["bias"] != "none").any():  # show which rows are bias-adjusted
-            adjusted = table["bias"] != "none"
-            table.loc[adjusted, "prior"] = table.loc[adjusted, "prior"] + "+bias-" + table.loc[adjusted, "bias"]
-        return describe(table, mcids=self.mcids, treatment=self.data.labels.arm("treatment"))
+        treatment = self.data.labels.arm("treatment")
+        parts = []
+        for bias, table in self.summary.groupby("bias", sort=False):  # unadjusted first, then each bias model
+            if bias != "none":
+                parts.append(f"ADJUSTED for the bias model '{bias}' (a non-randomised comparison; see Bias):")
+            parts.append(describe(table, mcids=self.mcids, treatment=treatment))
+        return "\n\n".join(parts)
 
     def draws(self) -> pd.DataFrame:
         """Tidy per-draw effects of every fit (see :func:`~bayes_rescue.outputs.tables.draws_table`)."""

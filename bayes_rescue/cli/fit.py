@@ -347,8 +347,8 @@ def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> 
 def tipping_bias_text(tips) -> str:
     """The tipping-bias table for the console (one line per estimand and level, at most 100 columns)."""
     lines = [
-        "tipping bias: the bias towards apparent benefit (log OR; as ratio of ORs) at which P(benefit) falls"
-        " to the level",
+        "tipping bias: the mean bias towards benefit (log OR, and as ratio of ORs) at which P(benefit)",
+        "falls to the level, at the bias model's sd (bias_tipping.csv; 'below grid': already below at -1)",
         f"{'prior':<12}{'outcome':<12}{'subgroup':<15}{'level':>6}  {'tipping':>8}  {'ROR':>6}"
         f"  {'model mean':>10}  status",
     ]

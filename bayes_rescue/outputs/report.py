@@ -654,7 +654,10 @@ def prior_specs(run_dir: Path, manifest: dict, attrs: dict[str, dict]) -> list[t
         # spec stored with the fit shows what was fitted
         hit = from_inputs.get(name) or from_tree.get(name) or from_inputs.get(shas.get(name, "-"))
         if hit is not None:
-            out.append(hit)
+            d, where = hit
+            # a copy in inputs/ was read from the (possibly still temporary) run folder: show where the run got it
+            recorded_origin = next((str(p.get("origin", "")) for p in recorded if str(p.get("name")) == name), "")
+            out.append(({**d, "origin": recorded_origin or d.get("origin", "")}, where))
     if not names:
         out = list({id(v): v for v in from_inputs.values()}.values())
     return out
