@@ -71,7 +71,7 @@ def test_swapping_the_arms_flips_the_effect_exactly(kind, name):
 def test_identical_arms_give_even_odds(kind, every):
     """0/20 vs 0/20 and 20/20 vs 20/20 under the skeptical prior (centred on 0): P(benefit) = 0.5 and the
     median RD = 0, each within 4 Monte Carlo standard errors (ArviZ mcse). The old parametrisation gave 0.615
-    for 0/20 vs 0/20."""
+    for 0/20 vs 0/20. The summary table has no NaN or inf, and the console prints no NaN."""
     a, b = (20, 10) if every else (0, 0)  # all-event or zero-event arms
     data = _counts([("mortality", "a", a, 20, a, 20), ("mortality", "b", b, 10, b, 10)])
     result = fit(ModelSpec(data, load_prior("skeptical"), kind), SETTINGS)
@@ -83,6 +83,12 @@ def test_identical_arms_give_even_odds(kind, every):
         assert abs(float(ind.mean()) - 0.5) <= 4 * float(az.mcse(ind, method="mean")), est
         med = float(np.median(rd))
         assert abs(med) <= 4 * float(az.mcse(rd, method="quantile", prob=0.5)) + 1e-12, est
+    from bayes_rescue.outputs.tables import describe, summarize
+
+    table = summarize(result)  # zero-event / all-event arms: nothing undefined, nothing printed as certain
+    assert np.isfinite(table.select_dtypes("number").to_numpy(dtype=float)).all()
+    text = describe(table)
+    assert "nan" not in text.lower()  # (P = 1 or 0 printed as >0.999 / <0.001: tests/test_console.py)
 
 
 BIAS_DOC = {
