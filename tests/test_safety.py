@@ -115,7 +115,13 @@ def test_two_real_fits_of_one_name_one_fails(tmp_path):
     one's pid, while the first completes (exit 0) and writes the folder."""
     target = tmp_path / "run"
     args = [PY, str(ROOT / "scripts" / "fit.py"), "--out", str(target), *TINY]
-    first = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    # the first run samples long enough (about 5 s) that it still holds the lock when the second one, started
+    # after it prints "fitting", has imported and checks its target: with the compiled model cached, a TINY fit
+    # can finish before that and the second would then (correctly) find an existing folder instead
+    long_first = [*args, "--draws", "40000"]  # the later --draws wins
+    first = subprocess.Popen(
+        long_first, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
     line = ""
     deadline = time.time() + 120
     while time.time() < deadline and "fitting" not in line:
