@@ -106,7 +106,8 @@ def test_interrupted_run_keeps_previous_results(tmp_path, sig):
     target, other = tmp_path / "run", tmp_path / "other"
     assert fit_script.main(["--prior", "neutral", "--out", str(target), *TINY]) == 0
     before = {f: sha256_file(target / f) for f in ("summary.csv", "draws.csv", "posterior.nc")}
-    victim = _spawn(["--prior", "all", "--out", str(target), "--overwrite", *TINY])
+    # the victim samples long enough (seconds) to be caught mid-run even when its compiled model is cached
+    victim = _spawn(["--prior", "all", "--out", str(target), "--overwrite", *TINY, "--draws", "20000"])
     bystander = _spawn(["--prior", "skeptical", "--out", str(other), *TINY])
     deadline = time.time() + 120
     line = ""
