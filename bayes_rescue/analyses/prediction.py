@@ -313,6 +313,18 @@ class Assurance:
     direction: str
     power_draws: np.ndarray = field(repr=False)
 
+    def row(self) -> dict:
+        """The design's sizes and the probability of success, as one row of :func:`assurance_curve`'s table."""
+        return {
+            "n_total": self.n_t + self.n_c,
+            "n_t": self.n_t,
+            "n_c": self.n_c,
+            "pos": self.pos,
+            "pos_mcse": self.pos_mcse,
+            "ess": self.ess,
+            "conditional_power": self.conditional_power,
+        }
+
 
 def assurance(
     p_c_draws,
@@ -428,17 +440,7 @@ def assurance_curve(
     for n in n_values:
         n_t, n_c = split_total(n)
         a = assurance(p_c_draws, p_t_draws, n_t=n_t, n_c=n_c, alpha=alpha, test=test, direction=direction, sided=sided)
-        rows.append(
-            {
-                "n_total": n_t + n_c,
-                "n_t": n_t,
-                "n_c": n_c,
-                "pos": a.pos,
-                "pos_mcse": a.pos_mcse,
-                "ess": a.ess,
-                "conditional_power": a.conditional_power,
-            }
-        )
+        rows.append(a.row())
     return pd.DataFrame(rows, columns=["n_total", "n_t", "n_c", "pos", "pos_mcse", "ess", "conditional_power"])
 
 

@@ -253,19 +253,7 @@ def cmd_predict(args) -> int:
     else:
         (n_t, n_c) = sizes[0]
         a = assurance(p_c, p_t, n_t=n_t, n_c=n_c, **design_kw)
-        table = pd.DataFrame(
-            [
-                {
-                    "n_total": n_t + n_c,
-                    "n_t": n_t,
-                    "n_c": n_c,
-                    "pos": a.pos,
-                    "pos_mcse": a.pos_mcse,
-                    "ess": a.ess,
-                    "conditional_power": a.conditional_power,
-                }
-            ]
-        )
+        table = pd.DataFrame([a.row()])
     pc_med, pt_med = median_effect(p_c, p_t)
     assumed = [k for k in KEYS if basis[k] == "assumed"]
     basis_text = "; ".join(f"{k}: {basis[k]}" for k in KEYS)

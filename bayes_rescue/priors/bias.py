@@ -55,7 +55,15 @@ from importlib import resources
 from pathlib import Path
 
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors.spec import DEFAULT_OUTCOME, _check_keys, _number, _require_table, _text, read_named_toml
+from bayes_rescue.priors.spec import (
+    DEFAULT_OUTCOME,
+    _check_keys,
+    _number,
+    _require_table,
+    _text,
+    for_outcome,
+    read_named_toml,
+)
 
 #: The bias model that ``--bias`` without a name means.
 DEFAULT_BIAS = "observational"
@@ -123,10 +131,9 @@ class BiasModel:
         InputError
             If the model sets neither this outcome nor a default.
         """
-        if outcome in self.terms:
-            return self.terms[outcome]
-        if DEFAULT_OUTCOME in self.terms:
-            return self.terms[DEFAULT_OUTCOME]
+        found = for_outcome(self.terms, outcome)
+        if found is not None:
+            return found
         raise InputError(
             f"bias model '{self.name}' sets no bias for outcome '{outcome}' and no [bias.{DEFAULT_OUTCOME}];"
             f" it covers: {', '.join(self.terms)}",

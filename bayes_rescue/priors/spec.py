@@ -255,10 +255,9 @@ class PriorSpec:
         InputError
             If the prior sets neither this outcome nor a default.
         """
-        if outcome in self.effects:
-            return self.effects[outcome]
-        if DEFAULT_OUTCOME in self.effects:
-            return self.effects[DEFAULT_OUTCOME]
+        found = for_outcome(self.effects, outcome)
+        if found is not None:
+            return found
         raise InputError(
             f"prior '{self.name}' sets no effect prior for outcome '{outcome}' and no"
             f" [effect.{DEFAULT_OUTCOME}]; it covers: {', '.join(self.effects)}",
@@ -300,6 +299,12 @@ class PriorSpec:
         lines.append(f"  sigma_alpha ~ HalfNormal({h['baseline_tau_sd']:g})")
         lines.append(f"  tau ~ HalfNormal({h['effect_tau_sd']:g})")
         return "\n".join(lines)
+
+
+def for_outcome(table: dict, outcome: str):
+    """``table[outcome]``, else ``table["default"]`` (:data:`DEFAULT_OUTCOME`), else None: how a prior or a bias
+    model picks an outcome's entry."""
+    return table.get(outcome, table.get(DEFAULT_OUTCOME))
 
 
 def _number(value, *, source: str, field: str) -> float:
