@@ -186,6 +186,7 @@ class Result:
         report: bool = True,
         command: str = "",
         rerun: dict | None = None,
+        pool=None,
     ) -> list[str]:
         """Write every output file into an existing (empty) ``folder``; returns the names written. Use
         :meth:`save` for a run folder that appears only when complete.
@@ -193,7 +194,19 @@ class Result:
         ``rerun`` (the command line's): ``{"inputs": (data bytes, [prior bytes], bias bytes or None),
         "settings": {...}}``; the inputs are then kept byte for byte in ``inputs/`` and the settings as the
         manifest's ``rerun`` table, what ``fit --rerun`` reproduces the run from
-        (:mod:`bayes_rescue.outputs.manifest`)."""
+        (:mod:`bayes_rescue.outputs.manifest`). ``pool``: helper processes (:class:`bayes_rescue.workers.Workers`)
+        that draw the figures while this process writes the rest; the files are the same without one. On any
+        exception the pool's helpers are killed before it propagates, so none writes into ``folder`` after."""
+        from bayes_rescue.workers import NO_POOL
+
+        pool = NO_POOL if pool is None else pool
+        try:
+            return self._write(folder, figures, figure_formats, report, command, rerun, pool)
+        except BaseException:
+            pool.kill()
+            raise
+
+    def _write(self, folder, figures, figure_formats, report, command, rerun, pool) -> list[str]:
         folder = Path(folder)
         extra = {}
         if rerun is not None:
@@ -205,14 +218,17 @@ class Result:
                 "rerun": rerun["settings"],
             }
         single = len(self.fits) == 1
+        drawing = []
+        if figures:  # sent first: with helpers, drawn while the rest is written
+            from bayes_rescue.outputs.figures import submit_figures
+
+            drawing = submit_figures(
+                self.fits, self.summary, folder / "figures", formats=figure_formats, labels=self.data.labels, pool=pool
+            )
         for f in self.fits:
             if command:
                 f.tree.attrs["bayes_rescue_command"] = command
             tree_io.save_tree(f.tree, folder / tree_io.tree_relpath(f.name, single=single))
-        if figures:
-            from bayes_rescue.outputs.figures import make_figures
-
-            make_figures(self.fits, self.summary, folder / "figures", formats=figure_formats, labels=self.data.labels)
         self.summary.to_csv(folder / "summary.csv", index=False)
         rundir.write_csv(self.draws(), folder / "draws.csv")
         rundir.write_csv(escalc_table(self.data), folder / "likelihood.csv")
@@ -220,6 +236,8 @@ class Result:
         if self.bias_tipping is not None:
             rundir.write_csv(self.bias_tipping, folder / "bias_tipping.csv")
             rundir.write_csv(self.bias_curve, folder / "bias_curve.csv")
+        for figure in drawing:
+            figure.result()
         meta = {**self.manifest(command=command), **extra}
         rows = json.loads(self.summary.to_json(orient="records"))
         rundir.write_json(folder / "summary.json", {"meta": meta, "rows": rows})
@@ -240,13 +258,23 @@ class Result:
         report: bool = True,
         command: str = "",
         rerun: dict | None = None,
+        pool=None,
     ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete (:func:`bayes_rescue.outputs.rundir.atomic_run_dir`); an existing folder is
-        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``: see :meth:`write`."""
+        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``, ``pool``: see
+        :meth:`write`."""
         target = Path(folder)
         with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
-            self.write(tmp, figures=figures, figure_formats=figure_formats, report=report, command=command, rerun=rerun)
+            self.write(
+                tmp,
+                figures=figures,
+                figure_formats=figure_formats,
+                report=report,
+                command=command,
+                rerun=rerun,
+                pool=pool,
+            )
         return target
 
 
@@ -290,6 +318,7 @@ def fit(
     mcid: Sequence[float] = DEFAULT_MCIDS,
     rope: float = DEFAULT_ROPE,
     tipping_levels: Sequence[float] = (0.95, 0.5),
+    pool=None,
 ) -> Result:
     """Fit the reanalysis model to two-arm, subgrouped binary-outcome counts.
 
@@ -315,6 +344,9 @@ def fit(
     tipping_levels
         With a bias model: the levels of P(benefit) whose tipping bias is computed (``()``: none). See
         :mod:`bayes_rescue.analyses.bias`; about 30 NUTS fits of the compiled model per prior.
+    pool
+        Helper processes (:class:`bayes_rescue.workers.Workers`) that build several priors' DataTrees side by
+        side; default: all in this process. The results are the same.
 
     Returns
     -------
@@ -330,7 +362,7 @@ def fit(
     if not mcids or not all(0 < m < 1 for m in mcids) or not 0 < rope < 1:
         raise InputError("MCIDs and the ROPE half-width must be in (0, 1)", field="--mcid")
     t0 = time.perf_counter()
-    fits = fit_many(specs, settings)
+    fits = fit_many(specs, settings, pool=pool)
     each = progress.track(fits, "summarising fits") if len(fits) > 1 else fits
     summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in each], ignore_index=True)
     result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)

@@ -2,8 +2,8 @@
 
 import sys
 
-from bayes_rescue.cli import exit_fast
 from bayes_rescue.cli import main as cli_main
+from bayes_rescue.cli import run_as_script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,4 +11,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_fast(main())  # no interpreter tear-down once every file is written
+    run_as_script(main)  # no Dask import; no interpreter tear-down once every file is written

@@ -116,11 +116,9 @@ def captured(monkeypatch):
     return figs
 
 
-def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
-    """Two priors: four figures, each as PNG (300 dpi) and SVG whose text is <text> (editable), 85 or
-    180 mm wide, no text under 7 pt, a legend naming both priors, and favours captions on RD axes."""
-    results = [_fake_result("neutral", 1), _fake_result("skeptical", 2, shift=-0.5)]
-    summary = pd.DataFrame(
+def fake_summary(results) -> pd.DataFrame:
+    """The summary rows the figures read, for :func:`test_plots._fake_result` stand-ins (numbers made up)."""
+    return pd.DataFrame(
         [
             {
                 "prior": r.spec.prior.name,
@@ -144,7 +142,13 @@ def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
             ]
         ]
     )
-    paths = make_figures(results, summary, tmp_path, labels=LABELS)
+
+
+def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
+    """Two priors: four figures, each as PNG (300 dpi) and SVG whose text is <text> (editable), 85 or
+    180 mm wide, no text under 7 pt, a legend naming both priors, and favours captions on RD axes."""
+    results = [_fake_result("neutral", 1), _fake_result("skeptical", 2, shift=-0.5)]
+    paths = make_figures(results, fake_summary(results), tmp_path, labels=LABELS)
     names = {p.name for p in paths}
     stems = ("prior_posterior", "forest", "benefit_curve", "rank")
     assert names == {f"{s}.{f}" for s in stems for f in ("png", "svg")}

@@ -16,6 +16,7 @@ RANK = {
     "_memo": 0,
     "versions": 0,
     "progress": 0,
+    "workers": 0,
     "data": 1,
     "priors": 2,
     "model": 3,

@@ -322,11 +322,34 @@ def _signal_run(tmp_path: Path, sig: int, moment: str) -> subprocess.CompletedPr
             line = proc.stdout.readline()
         assert "fitting" in line
         time.sleep({"compile": 0.0, "sampling": 3.0}[moment])
+    helpers = _helper_pids(proc.pid)
     t0 = time.time()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert time.time() - t0 < 20, "the run took too long to stop"
+    assert [p for p in helpers if not _gone(p)] == [], "a helper process outlived the run"
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _helper_pids(parent: int) -> list[int]:
+    """The helper processes (:mod:`bayes_rescue.workers`) that ``parent`` has started, from /proc."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"bayes_rescue.workers" in cmd:
+            pids.append(int(d.name))
+    return pids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) in ("Z", "X")
+    except OSError:
+        return True
 
 
 @pytest.mark.parametrize(

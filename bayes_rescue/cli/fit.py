@@ -250,16 +250,25 @@ def _rerun_settings(args) -> dict:
 
 def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
     """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
-    whole fit (:func:`_fit_and_write`)."""
-    from bayes_rescue.api import make_specs
-    from bayes_rescue.outputs import rundir
+    whole fit (:func:`_fit_and_write`). A helper process (:mod:`bayes_rescue.workers`) starts first and loads
+    the plotting stack while this process imports PyMC and fits; it draws half the figures."""
+    from bayes_rescue.workers import Workers
 
     check_total_draws(args.chains, args.draws)
-    # validate the priors, bias model and their coverage of the data before any sampling
-    specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
-    field = "--out" if args.out is not None else "--name"
-    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
-        return _fit_and_write(args, argv, data, specs, target, inputs)
+    several = args.prior == "all" or "," in args.prior or args.bias is not None
+    helpers = 2 if several or not args.no_figures else 0
+    preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
+    if several:  # the helpers also complete the priors' DataTrees
+        preload += ["bayes_rescue.inference.derived"]
+    with Workers(helpers, preload=preload, share=False) as pool:
+        from bayes_rescue.api import make_specs
+        from bayes_rescue.outputs import rundir
+
+        # validate the priors, bias model and their coverage of the data before any sampling
+        specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
+        field = "--out" if args.out is not None else "--name"
+        with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+            return _fit_and_write(args, argv, data, specs, target, inputs, pool)
 
 
 def cmd_fit(args, argv: list[str]) -> int:
@@ -285,7 +294,7 @@ def cmd_fit(args, argv: list[str]) -> int:
     return _fit_checked(args, argv, data, priors, bias, inputs, target)
 
 
-def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> int:
+def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs, pool=None) -> int:
     """Sample, check the diagnostics and write the run folder (the caller holds ``target``'s lock)."""
     from bayes_rescue.api import command_line, fit
 
@@ -307,6 +316,7 @@ def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> 
             mcid=args.mcid,
             rope=args.rope,
             tipping_levels=() if args.no_tipping else args.levels,
+            pool=pool,
         )
     for r in result.failed:
         print(
@@ -328,6 +338,7 @@ def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> 
         figure_formats=args.figure_format,
         command=command_line(argv),
         rerun={"inputs": inputs, "settings": _rerun_settings(args)},
+        pool=pool,
     )
     print()
     print(result.describe())

@@ -70,6 +70,13 @@ KNOWN_DIRECTIONS: dict[str, str] = {
 }
 #: Name of the cohort-level (standardised) row in every summary; not allowed as a subgroup name.
 OVERALL = "overall"
+
+
+def benefit_sign(direction: str) -> float:
+    """+1 if more events is better (an outcome's ``direction`` is ``higher``), -1 if fewer is better."""
+    return 1.0 if direction == "higher" else -1.0
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _INT = re.compile(r"^[+]?\d+$")
 BUNDLED_COHORT = "chen2025"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz_stats import ess, rhat
 
 #: The quantities the diagnostics gate checks (and the summary reports).
 REPORTED = ("rd", "log_or")
@@ -67,14 +67,14 @@ class Diagnostics:
 def diagnose_effects(effects_ds: xr.Dataset, sample_stats: xr.Dataset, target_accept: float) -> Diagnostics:
     """R-hat (rank-normalised), bulk and tail ESS of every reported RD and log OR, and divergences."""
     post = effects_ds[["rd", "log_or"]]
-    rhat = az.rhat(post)
-    ess_b = az.ess(post, method="bulk")
-    ess_t = az.ess(post, method="tail")
+    r_hat = rhat(post)
+    ess_b = ess(post, method="bulk")
+    ess_t = ess(post, method="tail")
     per = pd.DataFrame(
         {
             "estimand": post["estimand"].to_numpy(),
-            "rhat_rd": rhat["rd"].to_numpy(),
-            "rhat_log_or": rhat["log_or"].to_numpy(),
+            "rhat_rd": r_hat["rd"].to_numpy(),
+            "rhat_log_or": r_hat["log_or"].to_numpy(),
             "ess_bulk_rd": ess_b["rd"].to_numpy(),
             "ess_bulk_log_or": ess_b["log_or"].to_numpy(),
             "ess_tail_rd": ess_t["rd"].to_numpy(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import nutpie
@@ -20,38 +20,14 @@ import xarray as xr
 
 from bayes_rescue import progress
 from bayes_rescue.inference.compile import compile_model
-from bayes_rescue.inference.derived import complete_tree, effects, grid_effects
+from bayes_rescue.inference.derived import complete_tree, effects
 from bayes_rescue.inference.diagnostics import Diagnostics, diagnose_effects
+from bayes_rescue.inference.results import FitResult
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.build import build_model, build_stacked_model, pack_inputs, stack_key, stacked_arrays
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.versions import package_versions
-
-
-@dataclass
-class FitResult:
-    """One fitted prior: the DataTree, the effects per estimand (dims chain, draw, estimand; see
-    :func:`~bayes_rescue.inference.derived.effects`), its diagnostics and how many attempts it took."""
-
-    spec: ModelSpec
-    tree: xr.DataTree
-    effects: xr.Dataset
-    diagnostics: Diagnostics
-    attempts: int
-
-    @property
-    def passed(self) -> bool:
-        return self.diagnostics.passed
-
-    @property
-    def name(self) -> str:
-        """The prior's name, with ``+bias-<model>`` when the fit is bias-adjusted."""
-        return self.spec.name
-
-    @property
-    def prior_effects(self) -> xr.Dataset:
-        """The effects per estimand under the prior (from the tree's prior group)."""
-        return grid_effects(self.tree["prior"].to_dataset(), self.spec)
+from bayes_rescue.workers import NO_POOL
 
 
 def diagnose(tree: xr.DataTree, eff: xr.Dataset, target_accept: float) -> Diagnostics:
@@ -281,18 +257,21 @@ def _sample_once(
 
 
 def _sample_stacked(
-    specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache
-) -> list[tuple[xr.DataTree, xr.Dataset]]:
+    specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache, pool=NO_POOL
+) -> list[tuple[xr.DataTree, xr.Dataset, Diagnostics]]:
     """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
-    one full DataTree per spec. Every tree carries the run's shared ``sample_stats``."""
+    one full DataTree per spec (:func:`~bayes_rescue.inference.derived.complete_tree`, one task per spec in
+    ``pool``), with its effects and diagnostics. Every tree carries the run's shared ``sample_stats``."""
     tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
     posterior = tree["posterior"].to_dataset()
     _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings, posterior)
     stats_ = tree["sample_stats"].to_dataset()
     attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.name for s in specs])}
-    return [
-        complete_tree(posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings) for k, spec in enumerate(specs)
+    tasks = [
+        pool.submit(complete_tree, posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
+        for k, spec in enumerate(specs)
     ]
+    return [(tree, eff, diagnose(tree, eff, settings.target_accept)) for tree, eff in (t.result() for t in tasks)]
 
 
 def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSettings, **extra) -> None:
@@ -351,7 +330,7 @@ def fit(
 
 
 def fit_many(
-    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None
+    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None, pool=None
 ) -> list[FitResult]:
     """Fit several priors on the same data: one NUTS run of the stacked model for all specs that share
     a structure, then each prior's diagnostics gate on its own draws.
@@ -361,9 +340,12 @@ def fit_many(
     The results are in the order of ``specs``; the root attribute ``bayes_rescue_sampled_with`` of each
     tree names the priors it was sampled with (absent when the prior was fitted alone). Reproducible: the same
     specs, settings and seed give the same draws. A prior's draws differ from those of a fit of that
-    prior alone with the same seed (another random stream), by Monte Carlo error only.
+    prior alone with the same seed (another random stream), by Monte Carlo error only. ``pool``: helper
+    processes (:class:`bayes_rescue.workers.Workers`) that complete the priors' trees side by side; the
+    results are the same without.
     """
     settings = settings or SamplerSettings()
+    pool = NO_POOL if pool is None else pool
     cache = DEFAULT_CACHE if cache is None else cache
     groups: dict[tuple, list[int]] = {}
     for i, spec in enumerate(specs):
@@ -376,8 +358,7 @@ def fit_many(
             for i in idx:
                 results[i] = fit(specs[i], settings, cache=cache)
             continue
-        for i, (tree, eff) in zip(idx, _sample_stacked(group, settings, cache), strict=True):
-            diag = diagnose(tree, eff, settings.target_accept)
+        for i, (tree, eff, diag) in zip(idx, _sample_stacked(group, settings, cache, pool), strict=True):
             if diag.passed:
                 attach_provenance(tree, specs[i], settings, diagnostics=diag.to_dict(), attempts=1)
                 results[i] = FitResult(specs[i], tree, eff, diag, 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_rescue.data.counts import OVERALL
+from bayes_rescue.data.counts import OVERALL, benefit_sign  # noqa: F401 - benefit_sign is part of this API
 from bayes_rescue.model.spec import ModelSpec
 
 
@@ -58,8 +58,3 @@ def _fmt_threshold(m: float) -> str:
 def prob_column(kind: str, m: float) -> str:
     """Column name of P(benefit >= m): ``p_benefit_ge_0.05``, ``p_benefit_ge_0.1``."""
     return f"p_{kind}_ge_{_fmt_threshold(m)}"
-
-
-def benefit_sign(direction: str) -> float:
-    """+1 if more events is better, -1 if fewer is better."""
-    return 1.0 if direction == "higher" else -1.0

@@ -12,21 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
-from bayes_rescue.data.check import newcombe_rd
-from bayes_rescue.data.counts import OVERALL, CountsData, Labels
-from bayes_rescue.model.estimands import benefit_sign
-from bayes_rescue.outputs.trees import effect_draws, prior_effect_draws
-from bayes_rescue.priors.spec import PriorSpec
+from bayes_rescue.data.counts import OVERALL, Labels, benefit_sign
+from bayes_rescue.workers import NO_POOL
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.transforms import blended_transform_factory
-from scipy import stats
+
+if TYPE_CHECKING:
+    from bayes_rescue.data.counts import CountsData
+    from bayes_rescue.priors.spec import PriorSpec
+
+# The drawing functions (``plot_*``) need only matplotlib, NumPy and pandas, so that a helper process that
+# only draws (:mod:`bayes_rescue.workers`) starts quickly; SciPy, xarray and the DataTree readers are imported
+# by the ``*_data`` functions that use them.
 
 MM = 1 / 25.4
 #: Figure widths (inches) of one and two journal columns (85 mm and 180 mm).
@@ -59,6 +64,7 @@ STYLE = {
     "lines.linewidth": 1.0,
     "legend.frameon": False,
     "svg.fonttype": "none",
+    "svg.hashsalt": "bayes_rescue",  # fixed ids (not a random salt per process): the same figure, the same file
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
 }
@@ -176,6 +182,8 @@ def figure_paths(path: Path, formats: Sequence[str]) -> list[Path]:
 def forest_data(summary: pd.DataFrame) -> pd.DataFrame:
     """Per prior x estimand (x bias model, if the summary has a ``bias`` column): posterior RD (median,
     95% ETI) beside the raw RD (Newcombe 95% CI), with the outcome's ``direction``."""
+    from bayes_rescue.data.check import newcombe_rd
+
     rows = []
     for _, r in summary.iterrows():
         d, lo, hi = newcombe_rd(int(r["y_t"]), int(r["n_t"]), int(r["y_c"]), int(r["n_c"]))
@@ -330,6 +338,7 @@ def benefit_curve_data(result, thresholds: np.ndarray | None = None) -> pd.DataF
     :math:`P(b \\ge t) = \\#\\{i: b_i \\ge t\\} / n`.
     """
     from bayes_rescue.model.estimands import estimands
+    from bayes_rescue.outputs.trees import effect_draws
 
     t = np.linspace(0, 0.5, 101) if thresholds is None else np.asarray(thresholds, float)
     rows = []
@@ -430,6 +439,7 @@ def prior_posterior_data(result, n_grid: int = 1024) -> pd.DataFrame:
     the posterior, on a common grid over [-1, 1], per prior x outcome, with the outcome's ``direction``.
     ``result``: one fit result or a list of them."""
     from bayes_rescue.model.estimands import estimands
+    from bayes_rescue.outputs.trees import effect_draws, prior_effect_draws
 
     rows = []
     for res in _results(result):
@@ -540,6 +550,8 @@ def rank_data(
     indicate mixing. Parameters: by default every cell's ``delta`` and ``baseline``, plus ``mu_log_or``
     and ``tau_log_or`` for the hierarchical model. ``label`` prefixes the parameter names (``"skeptical: "``).
     """
+    from scipy import stats
+
     post = result.tree["posterior"].to_dataset()
     names = [v for v in parameters if v in post]
     rows = []
@@ -563,7 +575,11 @@ def rank_data(
                         }
                     )
                 )
-    return pd.concat(rows, ignore_index=True)
+    data = pd.concat(rows, ignore_index=True)
+    # 99% band of one bin's count under uniform ranks: Binomial(draws per chain, 1 / bins)
+    n = data.groupby(["parameter", "chain"])["count"].sum().iloc[0]
+    data["band_lo"], data["band_hi"] = stats.binom.ppf([0.005, 0.995], n, 1 / n_bins)
+    return data
 
 
 def rank_data_many(results, n_bins: int = 20) -> pd.DataFrame:
@@ -583,9 +599,7 @@ def _rank_panel(ax, g: pd.DataFrame, show_legend: bool) -> None:
     for c in chains:
         gc = g[g["chain"] == c].sort_values("bin")
         ax.step(centres, gc["count"], where="mid", lw=0.8, color=f"C{c % 10}", label=f"chain {c + 1}")
-    # 99% band of one bin's count under uniform ranks: Binomial(draws per chain, 1 / bins)
-    n = g.groupby("chain")["count"].sum().iloc[0]
-    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / n_bins)
+    lo, hi = g["band_lo"].iloc[0], g["band_hi"].iloc[0]  # 99% band of a bin's count if ranks are uniform
     ax.axhspan(lo, hi, color="0.9", zorder=0, label="99% band if uniform" if show_legend else None)
     ax.axhline(expected, color="k", lw=0.6, ls="--")
     ax.set_xlim(0, 1)
@@ -648,6 +662,47 @@ def plot_rank_many(
         return _save(fig, path, formats)
 
 
+def warm_up() -> None:
+    """Load what drawing the first figure loads (the fonts, the Agg renderer, PNG and SVG writers): a helper
+    process (:mod:`bayes_rescue.workers`) calls this while the main process is still fitting."""
+    import io
+
+    with _style():
+        fig, ax = plt.subplots(figsize=(1, 1))
+        ax.set_title("Warm-up 0.1")
+        ax.set_xlabel(f"{LEFT_ARROW} x {RIGHT_ARROW}")
+        for fmt in ("png", "svg"):
+            fig.savefig(io.BytesIO(), format=fmt, dpi=PNG_DPI)
+        plt.close(fig)
+
+
+def submit_figures(
+    results,
+    summary: pd.DataFrame,
+    outdir: Path,
+    *,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    labels: Labels | None = None,
+    pool=NO_POOL,
+) -> list:
+    """Compute the standard figures' numbers here and send each drawing to ``pool``
+    (:class:`bayes_rescue.workers.Workers`; default: drawn here when asked for). Returns the pending tasks:
+    each ``.result()`` is a figure's stem path. :func:`make_figures` waits for them."""
+    results = _results(results)
+    labels = _labels_of(results, labels)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    kw = {"labels": labels, "formats": tuple(formats)}
+    rank = (plot_rank, rank_data(results[0])) if len(results) == 1 else (plot_rank_many, rank_data_many(results))
+    jobs = [  # the costliest first: with two helpers, rank alone on one of them
+        (*rank, outdir / "rank"),
+        (plot_prior_posterior, prior_posterior_data(results), outdir / "prior_posterior"),
+        (plot_forest, forest_data(summary), outdir / "forest"),
+        (plot_benefit_curve, benefit_curve_data(results), outdir / "benefit_curve"),
+    ]
+    return [pool.submit(plot, data, path, **kw) for plot, data, path in jobs]
+
+
 def make_figures(
     results,
     summary: pd.DataFrame,
@@ -655,28 +710,20 @@ def make_figures(
     *,
     formats: Sequence[str] = DEFAULT_FORMATS,
     labels: Labels | None = None,
+    pool=NO_POOL,
 ) -> list[Path]:
     """Write the standard figures into ``outdir``, each in every one of ``formats``; return the paths.
 
     ``results``: one fit result or a list. Several priors share one figure set, so they can be compared:
     ``prior_posterior``, ``forest`` and ``benefit_curve`` show every prior, and ``rank`` shows every
     parameter of one prior, or one row per prior of its effect parameters. ``labels``: the names of
-    outcomes, subgroups and arms (default: those of the results' counts).
+    outcomes, subgroups and arms (default: those of the results' counts). ``pool``: helper processes that
+    draw them (:func:`submit_figures`); the files are the same either way.
     """
-    results = _results(results)
-    labels = _labels_of(results, labels)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    kw = {"labels": labels, "formats": tuple(formats)}
-    stems = [
-        plot_prior_posterior(prior_posterior_data(results), outdir / "prior_posterior", **kw),
-        plot_forest(forest_data(summary), outdir / "forest", **kw),
-        plot_benefit_curve(benefit_curve_data(results), outdir / "benefit_curve", **kw),
-    ]
-    if len(results) == 1:
-        stems.append(plot_rank(rank_data(results[0]), outdir / "rank", **kw))
-    else:
-        stems.append(plot_rank_many(rank_data_many(results), outdir / "rank", **kw))
+    pending = submit_figures(results, summary, outdir, formats=formats, labels=labels, pool=pool)
+    stems = [p.result() for p in pending]
+    order = ["prior_posterior", "forest", "benefit_curve", "rank"]
+    stems.sort(key=lambda s: order.index(Path(s).stem))
     return [p for s in stems for p in figure_paths(s, formats)]
 
 
@@ -797,6 +844,8 @@ def plot_ranks(ranks: pd.DataFrame, path, *, n_rank_draws: int, bins: int = 10, 
     ncol = balanced_columns(len(cols), 3)
     nrow = int(np.ceil(len(cols) / ncol))
     edges = np.linspace(0, n_rank_draws + 1, bins + 1)
+    from scipy import stats
+
     n = len(ranks)
     lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
     height = 0.6 + 1.6 * nrow

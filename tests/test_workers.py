@@ -1,0 +1,167 @@
+"""Helper processes (bayes_rescue.workers): results identical to running in this process, whatever happens to
+the helpers; nothing left running; the figures and fits they produce are the files made without them.
+
+References: each task's expected value is computed here by calling the same function in this process; the
+figure files are compared byte for byte with those drawn in this process; process liveness is read from
+/proc (Linux)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayes_rescue import workers
+from bayes_rescue.workers import NO_POOL, Workers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _gone(pid: int) -> bool:
+    """True if ``pid`` no longer runs (absent, or a zombie awaiting its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _pids(pool: Workers) -> list[int]:
+    for w in pool._workers:
+        w.ready.wait(60)
+    return [w.proc.pid for w in pool._workers if w.proc is not None]
+
+
+def _warns(x: float) -> float:
+    warnings.warn(f"careful with {x}", UserWarning, stacklevel=1)
+    return x
+
+
+def test_results_in_order_with_exceptions_and_warnings():
+    """Many tasks over two helpers: every value equals the local call (math.comb, np.linalg.det), in order;
+    an exception arrives with its type and message; a task's warning is re-issued here."""
+    rng = np.random.default_rng(1)
+    mats = [rng.normal(size=(4, 4)) for _ in range(6)]
+    with Workers(2, share=False) as pool:
+        assert len(pool) == 2 or os.cpu_count() == 1
+        combs = [pool.submit(math.comb, 40 + i, 7) for i in range(10)]
+        dets = [pool.submit(np.linalg.det, m) for m in mats]
+        bad = pool.submit(math.comb, -1, 2)
+        warned = pool.submit(_warns, 2.5)
+        assert [t.result() for t in combs] == [math.comb(40 + i, 7) for i in range(10)]
+        assert [t.result() for t in dets] == [np.linalg.det(m) for m in mats]
+        with pytest.raises(ValueError, match="must be a non-negative integer"):
+            bad.result()
+        with pytest.warns(UserWarning, match="careful with 2.5"):
+            assert warned.result() == 2.5
+
+
+def test_a_dead_helper_falls_back_to_this_process():
+    """Kill the helpers while tasks are queued: every result is still right (computed here instead)."""
+    with Workers(2, share=False) as pool:
+        pids = _pids(pool)
+        tasks = [pool.submit(math.comb, 60 + i, 9) for i in range(8)]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert [t.result() for t in tasks] == [math.comb(60 + i, 9) for i in range(8)]
+        late = pool.submit(math.comb, 10, 3)  # no helper left: runs here
+        assert late.result() == 120
+
+
+def test_failed_preload_and_zero_helpers_run_locally(monkeypatch):
+    """A preload that cannot be imported makes the helper exit and its tasks run here; with
+    BAYES_RESCUE_WORKERS=0 no process is started at all."""
+    with Workers(1, preload=["bayes_rescue.no_such_module"]) as pool:
+        task = pool.submit(math.comb, 12, 5)
+        assert task.result() == 792
+        assert len(pool) == 0
+    monkeypatch.setenv(workers.ENV_WORKERS, "0")
+    with Workers(2) as pool:
+        assert pool._workers == [] and len(pool) == 0
+        assert pool.submit(math.comb, 5, 2).result() == 10
+    assert NO_POOL.submit(math.comb, 6, 3).result() == 20
+
+
+def test_close_and_kill_leave_no_process():
+    """After the context manager ends (normally or by an exception), every helper process is gone."""
+    with Workers(2, share=False) as pool:
+        pids = _pids(pool)
+        pool.submit(math.comb, 30, 4).result()
+    assert pids and all(_gone(p) for p in pids)
+    with pytest.raises(RuntimeError), Workers(2, share=False) as pool:
+        pids = _pids(pool)
+        pool.submit(time.sleep, 30)  # still running when the exception arrives
+        raise RuntimeError("stop")
+    assert pids and all(_gone(p) for p in pids)
+
+
+def test_helpers_ignore_a_terminal_ctrl_c():
+    """Helpers run in their own session: a SIGINT to the main process's group does not reach them."""
+    with Workers(1, share=False) as pool:
+        (pid,) = _pids(pool)
+        assert os.getsid(pid) != os.getsid(0)
+        assert os.getpgid(pid) != os.getpgid(0)
+
+
+def test_figures_drawn_by_helpers_are_the_same_files(tmp_path):
+    """The four standard figures drawn by two helpers are byte-identical (PNG and SVG) to those drawn here."""
+    from test_figures import LABELS, fake_summary
+    from test_plots import _fake_result
+
+    from bayes_rescue.outputs.figures import make_figures
+
+    res = [_fake_result("neutral", 1), _fake_result("skeptical", 2, shift=-0.5)]
+    summary = fake_summary(res)
+    here = make_figures(res, summary, tmp_path / "here", labels=LABELS)
+    with Workers(2, preload=["bayes_rescue.outputs.figures:warm_up"], share=False) as pool:
+        there = make_figures(res, summary, tmp_path / "there", labels=LABELS, pool=pool)
+    assert [p.name for p in here] == [p.name for p in there]
+    for a, b in zip(here, there, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_stacked_fit_completed_by_helpers_is_identical():
+    """A stacked fit of two priors completed by helpers has the same draws, effects and diagnostics as the
+    same fit completed in this process (same seed)."""
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.inference.sampling import fit_many
+    from bayes_rescue.inference.settings import SamplerSettings
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.priors.spec import resolve_priors
+
+    data = load_counts("bundled:chen2025")
+    specs = [ModelSpec(data, p, "hierarchical") for p in resolve_priors("skeptical,neutral")]
+    settings = SamplerSettings(prior_draws=500)  # enough draws to pass the gate: the joint run's trees are kept
+    here = fit_many(specs, settings)
+    with Workers(2, preload=["bayes_rescue.inference.derived"], share=False) as pool:
+        there = fit_many(specs, settings, pool=pool)
+    for a, b in zip(here, there, strict=True):
+        assert "bayes_rescue_sampled_with" in b.tree.attrs  # completed from the joint run
+        assert a.tree.equals(b.tree)  # every group's values and coordinates (attrs hold sampling times)
+        assert a.effects.identical(b.effects)
+        assert a.diagnostics.to_dict() == b.diagnostics.to_dict()
+
+
+def test_script_entry_points_do_not_import_dask():
+    """A script run without --scheduler makes dask unimportable (xarray then skips it); with --scheduler, or
+    from main() in a Python session, dask stays importable."""
+    code = (
+        "import sys; from bayes_rescue.cli import without_dask; without_dask(sys.argv[1:]);"
+        "import numpy as np, xarray as xr; xr.DataArray(np.zeros(2));"
+        "import importlib.util; print(sys.modules.get('dask', 'absent'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "None"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "--scheduler", "local"], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() != "None"
