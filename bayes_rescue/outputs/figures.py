@@ -694,7 +694,7 @@ def submit_figures(
     outdir.mkdir(parents=True, exist_ok=True)
     kw = {"labels": labels, "formats": tuple(formats)}
     rank = (plot_rank, rank_data(results[0])) if len(results) == 1 else (plot_rank_many, rank_data_many(results))
-    jobs = [  # the costliest first: with two helpers, rank alone on one of them
+    jobs = [  # the costliest first
         (*rank, outdir / "rank"),
         (plot_prior_posterior, prior_posterior_data(results), outdir / "prior_posterior"),
         (plot_forest, forest_data(summary), outdir / "forest"),

@@ -7,6 +7,7 @@ count was printed or back-calculated from a printed percentage, and a confidence
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 
@@ -20,7 +21,13 @@ LATE_WINDOW_RCTS = ("DAWN", "DEFUSE 3")
 
 
 def trial_table() -> pd.DataFrame:
-    """The cited trial table, one row per trial x outcome x arm."""
+    """The cited trial table, one row per trial x outcome x arm (a copy: the caller may change it)."""
+    return _read_trial_table().copy()
+
+
+@functools.cache
+def _read_trial_table() -> pd.DataFrame:
+    """trials.csv, read once per process (the priors derived from it read it once per component)."""
     path = resources.files("bayes_rescue") / "priors" / "trials.csv"
     with path.open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh, dtype={"events": int, "total": int})
