@@ -236,7 +236,7 @@ class Result:
         if self.bias_tipping is not None:
             rundir.write_csv(self.bias_tipping, folder / "bias_tipping.csv")
             rundir.write_csv(self.bias_curve, folder / "bias_curve.csv")
-        for figure in drawing:
+        for figure in sorted(drawing, key=lambda t: not t.local):  # this process's share first, then the helpers'
             figure.result()
         meta = {**self.manifest(command=command), **extra}
         rows = json.loads(self.summary.to_json(orient="records"))

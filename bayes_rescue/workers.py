@@ -60,6 +60,8 @@ def default_count(wanted: int) -> int:
 class _Local:
     """A task not (or no longer) given to a helper: run in this process when its result is asked for."""
 
+    local = True
+
     def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
         self._call: tuple | None = (fn, args, kwargs)
         self._value: Any = None
@@ -75,6 +77,8 @@ class Pending:
     """The result of a task sent to a helper; :meth:`result` waits for it (tasks of one helper answer in
     order), re-issues the task's warnings and returns its value or raises its exception. If the helper
     died, the task runs in this process instead."""
+
+    local = False
 
     def __init__(self, worker: _Worker, fn: Callable, args: tuple, kwargs: dict) -> None:
         self._worker, self._local = worker, _Local(fn, args, kwargs)

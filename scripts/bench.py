@@ -1,8 +1,9 @@
 """Benchmark (not a test) of issue 14's whole-process targets: `python scripts/bench.py [--pairs 3] [--grid]`.
 
 Every stage is a fresh subprocess, timed from outside (wall time from start to exit, so imports,
-compilation and the interpreter's tear-down count) with its peak RSS (``os.wait4``: the largest single
-process of its tree). Our side and the reference (`scripts/bench_reference.py`, the plain PyMC script of
+compilation and the interpreter's tear-down count) with its peak RSS: of the largest single process of its
+tree (``os.wait4``), and the peak memory of all its processes together (the fit's helper processes included:
+the sum of their proportional set sizes, /proc sampled every 20 ms, so a peak shorter than that can be missed). Our side and the reference (`scripts/bench_reference.py`, the plain PyMC script of
 the Chen overall 2x2 table) run as interleaved pairs, alternating which goes first. Figures are printed side
 by side and written to `models/bench.json`.
 
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,17 +48,52 @@ def _env(extra: dict | None = None) -> dict:
     return {**env, **(extra or {})}
 
 
+def _tree_pss_mb(pid: int) -> float:
+    """Memory (MB) of ``pid`` and all its descendants now: the sum of their proportional set sizes (PSS,
+    /proc/<pid>/smaps_rollup: each page shared by k processes counts 1/k to each, so pages of the same
+    libraries are not counted twice, as a sum of RSS would)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+            total += next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")) / 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def _sample_tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    """Keep in ``peak[0]`` the largest :func:`_tree_pss_mb` seen, every 20 ms until ``stop``."""
+    while not stop.wait(0.02):
+        peak[0] = max(peak[0], _tree_pss_mb(pid))
+
+
 def run_process(args: list[str], env: dict | None = None) -> dict:
-    """Run ``python args`` from the repository root; wall seconds, exit code, peak RSS (MB) of its tree."""
+    """Run ``python args`` from the repository root; wall seconds, exit code, peak RSS (MB) of the largest
+    single process of its tree (``os.wait4``), and the peak memory of all its processes together (the sum of
+    their PSS, :func:`_tree_pss_mb`, sampled every 20 ms)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err, cwd=ROOT, env=env or _env())
+        stop, peak = threading.Event(), [0.0]
+        sampler = threading.Thread(target=_sample_tree_pss, args=(proc.pid, stop, peak), daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t
+        stop.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read().decode("utf-8", "replace")[-1500:]
-    res = {"seconds": seconds, "rc": proc.returncode, "peak_rss_mb": usage.ru_maxrss / 1024}
+    res = {
+        "seconds": seconds,
+        "rc": proc.returncode,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_tree_pss_mb": peak[0],
+    }
     if proc.returncode != 0:
         res["stderr_tail"] = tail
         print(f"  {' '.join(args)} exited {proc.returncode}:\n{tail}", file=sys.stderr)
@@ -98,6 +135,7 @@ def pairs(ours: list[str], other: list[str] | None, n: int, tmp: Path, tag: str,
             "seconds": [r["seconds"] for r in rs],
             "median_seconds": statistics.median(r["seconds"] for r in rs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "peak_tree_pss_mb": max(r["peak_tree_pss_mb"] for r in rs),
             "rc": [r["rc"] for r in rs],
         }
         for side, rs in runs.items()
@@ -249,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python scripts/bench.py --pairs {args.pairs})",
         f"(a) fit.py --prior skeptical, new process, caches warm: ours {a['ours']['median_seconds']:.1f} s (median; {_range(a['ours']['seconds'])}),"
         f" plain PyMC script {a['other']['median_seconds']:.1f} s ({_range(a['other']['seconds'])}); ratio {ratio_a:.2f} (target <= 0.5: {ok(ratio_a <= 0.5)}); fastest run each {fastest_a:.2f}",
-        f"    peak RSS: ours {a['ours']['peak_rss_mb']:.0f} MB (target <= 600: {ok(a['ours']['peak_rss_mb'] <= 600)}), plain PyMC {a['other']['peak_rss_mb']:.0f} MB (largest single process)",
+        f"    peak RSS: ours {a['ours']['peak_rss_mb']:.0f} MB (target <= 600: {ok(a['ours']['peak_rss_mb'] <= 600)}), plain PyMC {a['other']['peak_rss_mb']:.0f} MB (largest single process);"
+        f" all processes together (PSS): ours {a['ours']['peak_tree_pss_mb']:.0f} MB ({ok(a['ours']['peak_tree_pss_mb'] <= 600)}), plain PyMC {a['other']['peak_tree_pss_mb']:.0f} MB",
         f"(b) first run, empty HOME and caches: ours {b['ours']['median_seconds']:.1f} s, plain PyMC script {b['other']['median_seconds']:.1f} s;"
         f" ratio {ratio_b:.2f} (target <= 1.0: {ok(ratio_b <= 1.0)}); peak RSS ours {b['ours']['peak_rss_mb']:.0f} MB",
         f"(c) fit.py --prior all (7 priors), new process: {c['ours']['median_seconds']:.1f} s ({_range(c['ours']['seconds'])}) against (a)'s"

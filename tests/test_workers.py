@@ -165,3 +165,13 @@ def test_script_entry_points_do_not_import_dask():
         [sys.executable, "-c", code, "--scheduler", "local"], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() != "None"
+
+
+def test_sharing_takes_turns_with_this_process():
+    """With ``share`` (the default), tasks alternate between the helper and this process; the values equal
+    the local calls whichever runs them."""
+    with Workers(1) as pool:
+        tasks = [pool.submit(math.comb, 50 + i, 5) for i in range(6)]
+        if len(pool):
+            assert [t.local for t in tasks] == [False, True] * 3
+        assert [t.result() for t in tasks] == [math.comb(50 + i, 5) for i in range(6)]

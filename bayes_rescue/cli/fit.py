@@ -250,17 +250,22 @@ def _rerun_settings(args) -> dict:
 
 def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
     """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
-    whole fit (:func:`_fit_and_write`). A helper process (:mod:`bayes_rescue.workers`) starts first and loads
-    the plotting stack while this process imports PyMC and fits; it draws half the figures."""
+    whole fit (:func:`_fit_and_write`).
+
+    Helper processes (:mod:`bayes_rescue.workers`) start first and load the plotting stack while this process
+    imports PyMC and fits. One prior: one helper draws half the figures while this process writes the other
+    files and then draws the other half (two helpers were no faster on two cores and took the run's memory,
+    summed over its processes, past 600 MB). Several priors: two helpers also build the priors' DataTrees,
+    then draw the figures."""
     from bayes_rescue.workers import Workers
 
     check_total_draws(args.chains, args.draws)
     several = args.prior == "all" or "," in args.prior or args.bias is not None
-    helpers = 2 if several or not args.no_figures else 0
+    helpers = 2 if several else (0 if args.no_figures else 1)
     preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
     if several:  # the helpers also complete the priors' DataTrees
         preload += ["bayes_rescue.inference.derived"]
-    with Workers(helpers, preload=preload, share=False) as pool:
+    with Workers(helpers, preload=preload, share=not several) as pool:
         from bayes_rescue.api import make_specs
         from bayes_rescue.outputs import rundir
 
