@@ -341,6 +341,8 @@ def main(argv: Sequence[str]) -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when a helper ends
+    for name in ("dask", "distributed"):  # no task uses Dask; xarray would import it to check array types
+        sys.modules.setdefault(name, None)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the answers
     try:
