@@ -222,9 +222,8 @@ class Result:
         if figures:  # sent first: with helpers, drawn while the rest is written
             from bayes_rescue.outputs.figures import submit_figures
 
-            drawing = submit_figures(
-                self.fits, self.summary, folder / "figures", formats=figure_formats, labels=self.data.labels, pool=pool
-            )
+            out = folder / "figures"
+            drawing = submit_figures(self.fits, self.summary, out, figure_formats, self.data.labels, pool)
         for f in self.fits:
             if command:
                 f.tree.attrs["bayes_rescue_command"] = command

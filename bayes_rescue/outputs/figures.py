@@ -676,18 +676,10 @@ def warm_up() -> None:
         plt.close(fig)
 
 
-def submit_figures(
-    results,
-    summary: pd.DataFrame,
-    outdir: Path,
-    *,
-    formats: Sequence[str] = DEFAULT_FORMATS,
-    labels: Labels | None = None,
-    pool=NO_POOL,
-) -> list:
-    """Compute the standard figures' numbers here and send each drawing to ``pool``
-    (:class:`bayes_rescue.workers.Workers`; default: drawn here when asked for). Returns the pending tasks:
-    each ``.result()`` is a figure's stem path. :func:`make_figures` waits for them."""
+def submit_figures(results, summary: pd.DataFrame, outdir: Path, formats: Sequence[str], labels, pool) -> list:
+    """:func:`make_figures` without the waiting: compute the standard figures' numbers here and send each
+    drawing to ``pool`` (:class:`bayes_rescue.workers.Workers`, or ``NO_POOL``: drawn here when asked for).
+    Returns the pending tasks; each ``.result()`` is a figure's stem path."""
     results = _results(results)
     labels = _labels_of(results, labels)
     outdir = Path(outdir)
@@ -720,7 +712,7 @@ def make_figures(
     outcomes, subgroups and arms (default: those of the results' counts). ``pool``: helper processes that
     draw them (:func:`submit_figures`); the files are the same either way.
     """
-    pending = submit_figures(results, summary, outdir, formats=formats, labels=labels, pool=pool)
+    pending = submit_figures(results, summary, outdir, formats, labels, pool)
     stems = [p.result() for p in pending]
     order = ["prior_posterior", "forest", "benefit_curve", "rank"]
     stems.sort(key=lambda s: order.index(Path(s).stem))
