@@ -572,3 +572,29 @@ def test_rerun_uses_the_kept_inputs_and_refuses_tampering(tmp_path, capsys):
     rc, err = _run(["fit", "--rerun", str(run / "manifest.json"), "--out", str(tmp_path / "x")], capsys)
     _one_line_exit_2(rc, err)
     assert "sha256" in err and not (tmp_path / "x").exists()
+
+
+def test_a_signal_inside_a_c_extension_import_is_an_interruption(monkeypatch, capsys):
+    """A SIGINT that lands while a C extension initialises (seen in CI: matplotlib's _backend_agg) surfaces as
+    ``ImportError: initialization failed`` raised from the KeyboardInterrupt: exit 130 with the one-line
+    message, no traceback. The same ImportError without an interrupt behind it stays an error."""
+    import bayes_rescue.cli.check as check_cmd
+    from bayes_rescue import cli
+
+    def interrupted_import(args, argv):
+        try:
+            raise KeyboardInterrupt("interrupted (SIGINT)")
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(check_cmd, "run", interrupted_import)
+    assert cli.main(["check"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: no partial output left" in err and "Traceback" not in err
+
+    def failed_import(args, argv):
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(check_cmd, "run", failed_import)
+    with pytest.raises(ImportError):
+        cli.main(["check"])

@@ -64,15 +64,40 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.one_line()}", file=sys.stderr)
             return EXIT_INPUT
         except KeyboardInterrupt as exc:
-            mark_handled()
-            terminated = isinstance(exc, Terminated) or received_signal() == signal.SIGTERM
-            what = "terminated" if terminated else "interrupted"
-            print(f"{what}: no partial output left (a run folder is only ever complete or absent)", file=sys.stderr)
-            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+            return _interrupted(exc)
+        except Exception as exc:
+            cause = _interrupt_behind(exc)
+            if cause is None:
+                raise
+            return _interrupted(cause)
     except KeyboardInterrupt:  # a second signal during the clean-up above
         return EXIT_TERMINATED if received_signal() == signal.SIGTERM else EXIT_INTERRUPTED
     finally:
         restore()
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (our signal handlers' SIGINT or SIGTERM) that ``exc`` was raised from, if any: a
+    signal that lands while a C extension module initialises surfaces as ``ImportError: initialization
+    failed`` caused by it, and must end the run as the interruption it is."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Report an interruption (SIGINT, or SIGTERM as :class:`Terminated`) and return its exit code."""
+    import signal
+
+    mark_handled()
+    terminated = isinstance(exc, Terminated) or received_signal() == signal.SIGTERM
+    what = "terminated" if terminated else "interrupted"
+    print(f"{what}: no partial output left (a run folder is only ever complete or absent)", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 def exit_fast(rc: int) -> NoReturn:
