@@ -28,6 +28,7 @@ import importlib
 import os
 import pickle
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -41,6 +42,10 @@ from typing import Any
 ENV_WORKERS = "BAYES_RESCUE_WORKERS"
 #: What a helper answers first, once its preload is done.
 _READY = "bayes_rescue.workers ready"
+#: Seconds to wait for a helper's preload, and for each answer, before the helper is taken as hung: it is
+#: killed and its tasks run in this process (a safety net; a helper answers in well under a second).
+READY_TIMEOUT = 120.0
+ANSWER_TIMEOUT = 600.0
 
 
 def default_count(wanted: int) -> int:
@@ -128,13 +133,21 @@ class _Worker:
                 return False
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bayes_rescue.workers", *preload],
+                bufsize=0,  # unbuffered answers: select() on the pipe sees every byte not yet read
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # a terminal's Ctrl-C goes to the main process only
             )
-        return pickle.load(self.proc.stdout) == _READY
+        return self._answer(READY_TIMEOUT) == _READY
+
+    def _answer(self, timeout: float):
+        """The next pickled answer on the helper's standard output; ``TimeoutError`` if none begins within
+        ``timeout`` seconds, ``EOFError`` if the helper is gone."""
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"no answer from the helper within {timeout:g} s")
+        return pickle.load(self.proc.stdout)
 
     def _run(self, preload: list[str], after: _Worker | None) -> None:
         try:
@@ -142,8 +155,8 @@ class _Worker:
                 after.ready.wait()
             if not self._start(preload):
                 raise EOFError("helper did not start")
-        except Exception:  # no process, a failed preload or a broken pipe: this helper's tasks run locally
-            self.alive = False
+        except Exception:  # no process, a failed or hung preload, a broken pipe: its tasks run locally
+            self.kill()
         finally:
             self.ready.set()
         while self.alive:
@@ -170,16 +183,17 @@ class _Worker:
     def receive(self, pending: Pending):
         """The answer to ``pending`` (reading, in order, the answers to the tasks sent before it), or None if
         the helper died before answering."""
-        self.ready.wait()
+        if not self.ready.wait(READY_TIMEOUT):
+            self.kill()  # hung in its preload: this helper's tasks run here
         with self._reading:
             index = self.sent.index(pending)
             while self.answered <= index:
                 if not self.alive or self.proc is None:
                     return None
                 try:
-                    answer = pickle.load(self.proc.stdout)
-                except Exception:  # EOF (the helper died), or a broken answer: the helper is unusable
-                    self.alive = False
+                    answer = self._answer(ANSWER_TIMEOUT)
+                except Exception:  # EOF (the helper died), no answer in time, or a broken one: unusable
+                    self.kill()
                     return None
                 earlier = self.sent[self.answered]
                 self.answered += 1

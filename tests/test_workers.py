@@ -25,6 +25,13 @@ from bayes_rescue.workers import NO_POOL, Workers
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _helpers_import_this_module(monkeypatch):
+    """Helpers unpickle tasks by module name: let them import this test module's functions too."""
+    here = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
+
+
 def _gone(pid: int) -> bool:
     """True if ``pid`` no longer runs (absent, or a zombie awaiting its parent)."""
     try:
@@ -40,9 +47,16 @@ def _pids(pool: Workers) -> list[int]:
     return [w.proc.pid for w in pool._workers if w.proc is not None]
 
 
-def _warns(x: float) -> float:
+def _warns(x: float) -> tuple[float, int]:
     warnings.warn(f"careful with {x}", UserWarning, stacklevel=1)
-    return x
+    return x, os.getpid()
+
+
+def _sleep_unless_in(pid: int) -> int:
+    """Hang (30 s) in a helper; return at once in process ``pid``."""
+    if os.getpid() != pid:
+        time.sleep(30)
+    return os.getpid()
 
 
 def test_results_in_order_with_exceptions_and_warnings():
@@ -61,7 +75,9 @@ def test_results_in_order_with_exceptions_and_warnings():
         with pytest.raises(ValueError, match="must be a non-negative integer"):
             bad.result()
         with pytest.warns(UserWarning, match="careful with 2.5"):
-            assert warned.result() == 2.5
+            value, pid = warned.result()
+        assert value == 2.5
+        assert pid != os.getpid() or len(pool) == 0  # it ran in a helper, and the warning came back
 
 
 def test_a_dead_helper_falls_back_to_this_process():
@@ -175,3 +191,18 @@ def test_sharing_takes_turns_with_this_process():
         if len(pool):
             assert [t.local for t in tasks] == [False, True] * 3
         assert [t.result() for t in tasks] == [math.comb(50 + i, 5) for i in range(6)]
+
+
+def test_a_hung_helper_is_killed_and_its_tasks_run_here(monkeypatch):
+    """A task that does not answer within ANSWER_TIMEOUT (shortened to 1 s here) gets its helper killed; it
+    and the task queued behind it run in this process, with the right values."""
+    monkeypatch.setattr(workers, "ANSWER_TIMEOUT", 1.0)
+    with Workers(1, share=False) as pool:
+        (pid,) = _pids(pool)
+        hung = pool.submit(_sleep_unless_in, os.getpid())
+        queued = pool.submit(math.comb, 20, 10)
+        t = time.perf_counter()
+        assert hung.result() == os.getpid()  # ran here after the timeout
+        assert time.perf_counter() - t < 15
+        assert _gone(pid)
+        assert queued.result() == 184756
