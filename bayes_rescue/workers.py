@@ -313,6 +313,15 @@ class _NoPool:
 NO_POOL = _NoPool()
 
 
+def no_dask() -> None:
+    """Make ``import dask`` fail in this process, as if Dask were not installed: for processes that never use
+    it (the helpers; the scripts run without ``--scheduler``, :func:`bayes_rescue.cli.without_dask`). xarray
+    otherwise imports Dask the first time it makes an array, only to check whether it is a Dask array, and
+    again when it writes netCDF (0.3-0.5 s)."""
+    for name in ("dask", "distributed"):
+        sys.modules.setdefault(name, None)
+
+
 # ------------------------------------------------------------------------------------------- the helper side
 def _preload(names: Sequence[str]) -> None:
     for name in names:
@@ -355,8 +364,7 @@ def main(argv: Sequence[str]) -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when a helper ends
-    for name in ("dask", "distributed"):  # no task uses Dask; xarray would import it to check array types
-        sys.modules.setdefault(name, None)
+    no_dask()  # no task uses Dask
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the answers
     try:

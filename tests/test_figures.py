@@ -56,27 +56,29 @@ def test_effect_axis_fits_the_intervals(values, expected):
     assert effect_axis_limits(values) == expected
 
 
+def _mortality_row(prior: str, **extra) -> dict:
+    """One summary row the forest plot reads: the bundled cohort's mortality, 1/20 vs 2/23 (posterior numbers
+    made up)."""
+    return {
+        "prior": prior,
+        "outcome": "mortality",
+        "subgroup": "overall",
+        "level": "cohort",
+        "direction": "lower",
+        "y_t": 1,
+        "n_t": 20,
+        "y_c": 2,
+        "n_c": 23,
+        "rd_median": -0.03,
+        "rd_eti95_lb": -0.15,
+        "rd_eti95_ub": 0.06,
+        **extra,
+    }
+
+
 def test_forest_data_carries_direction_and_raw_interval():
     """The raw RD is (y_t/n_t - y_c/n_c); the Newcombe interval contains it; direction and bias copied."""
-    summary = pd.DataFrame(
-        [
-            {
-                "prior": "p",
-                "outcome": "mortality",
-                "subgroup": "overall",
-                "level": "cohort",
-                "direction": "lower",
-                "y_t": 1,
-                "n_t": 20,
-                "y_c": 2,
-                "n_c": 23,
-                "rd_median": -0.03,
-                "rd_eti95_lb": -0.15,
-                "rd_eti95_ub": 0.06,
-                "bias": "mild",
-            },
-        ]
-    )
+    summary = pd.DataFrame([_mortality_row("p", bias="mild")])
     row = forest_data(summary).iloc[0]
     assert row["raw_rd"] == pytest.approx(1 / 20 - 2 / 23)
     assert row["raw_rd_ci95_lb"] < row["raw_rd"] < row["raw_rd_ci95_ub"]
@@ -177,24 +179,7 @@ def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
 
 def test_pdf_on_request(tmp_path):
     """formats=("pdf",) writes a PDF only."""
-    summary = pd.DataFrame(
-        [
-            {
-                "prior": "neutral",
-                "outcome": "mortality",
-                "subgroup": "overall",
-                "level": "cohort",
-                "direction": "lower",
-                "y_t": 1,
-                "n_t": 20,
-                "y_c": 2,
-                "n_c": 23,
-                "rd_median": -0.03,
-                "rd_eti95_lb": -0.15,
-                "rd_eti95_ub": 0.06,
-            }
-        ]
-    )
+    summary = pd.DataFrame([_mortality_row("neutral")])
     first = figures.plot_forest(forest_data(summary), tmp_path / "forest", labels=LABELS, formats=("pdf",))
     assert first == tmp_path / "forest.pdf" and first.read_bytes()[:4] == b"%PDF"
     assert [p.name for p in tmp_path.iterdir()] == ["forest.pdf"]

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from conftest import GOOD_CSV, ROOT
+from test_workers import _gone
 
 import bayes_rescue.api  # noqa: F401  (imported here, not first inside a patched block that would bind the stub)
 from bayes_rescue.cli import main
@@ -343,13 +344,6 @@ def _helper_pids(parent: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"bayes_rescue.workers" in cmd:
             pids.append(int(d.name))
     return pids
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) in ("Z", "X")
-    except OSError:
-        return True
 
 
 @pytest.mark.parametrize(

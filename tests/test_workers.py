@@ -172,7 +172,7 @@ def test_script_entry_points_do_not_import_dask():
     code = (
         "import sys; from bayes_rescue.cli import without_dask; without_dask(sys.argv[1:]);"
         "import numpy as np, xarray as xr; xr.DataArray(np.zeros(2));"
-        "import importlib.util; print(sys.modules.get('dask', 'absent'))"
+        "print(sys.modules.get('dask', 'absent'))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

@@ -121,16 +121,14 @@ def exit_fast(rc: int) -> NoReturn:
 
 def without_dask(argv: list[str]) -> None:
     """In a command-line process that will not use Dask (no ``--scheduler`` in ``argv``), make ``import
-    dask`` fail, as if it were not installed.
-
-    xarray imports Dask, when it is installed, the first time it makes an array (to check whether the
-    array is a Dask array) and again when it writes netCDF (to find a Dask scheduler): 0.3-0.5 s of a fit's
-    wall time for nothing. Only for script entry points, before anything is imported; never in the library
-    or in :func:`main`, which a Python session may call with Dask in use.
+    dask`` fail, as if it were not installed (:func:`bayes_rescue.workers.no_dask`). Only for script entry
+    points, before anything is imported; never in the library or in :func:`main`, which a Python session may
+    call with Dask in use.
     """
     if not any(a == "--scheduler" or a.startswith("--scheduler=") for a in argv):
-        for name in ("dask", "distributed"):
-            sys.modules.setdefault(name, None)
+        from bayes_rescue.workers import no_dask
+
+        no_dask()
 
 
 def run_as_script(entry) -> NoReturn:

@@ -260,7 +260,7 @@ def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
     from bayes_rescue.workers import Workers
 
     check_total_draws(args.chains, args.draws)
-    several = args.prior == "all" or "," in args.prior or args.bias is not None
+    several = len(priors) > 1 or bias is not None
     helpers = 2 if several else (0 if args.no_figures else 1)
     preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
     if several:  # the helpers also complete the priors' DataTrees
