@@ -1,47 +1,48 @@
-"""Helper processes for independent output work (figures), started early so that their imports overlap the fit.
+"""Helper processes for independent work (figures, several priors' DataTrees), on the standard library's pool.
 
 A command-line fit spends about a third of its time drawing figures after the sampler has finished, on one
-core of a machine that has two. :class:`Workers` runs such tasks in ``n`` helper Python processes
-(``python -m bayes_rescue.workers``) while the main process writes the other files. They are started before
-the fit and import what they will need (``preload``) while the main process imports PyMC and compiles,
-so their start-up costs no wall time.
+core of a machine that has two. :class:`Workers` runs such tasks in ``n`` helper processes, each a
+one-process :class:`concurrent.futures.ProcessPoolExecutor` (``spawn`` start method) whose initializer
+imports what the tasks will need (``preload``). They are started before the fit (one after the other, each
+once the previous one has finished its preload) so that their start-up overlaps the main process importing
+PyMC and compiling.
 
 Each helper:
 
-- runs in its own session: a Ctrl-C at the terminal reaches only the main process, which ends the helpers
-  (:meth:`Workers.kill`, also on any exception: nothing a helper writes outlives the run or lands in a
-  folder that the main process is removing);
-- reads tasks from its standard input, a pickled ``(function, args, kwargs)`` each (a module-level function
-  of this package), and answers each in order on its standard output with the pickled result, or the
-  exception, and the warnings the task raised (re-issued in the main process, as if run there);
-- exits when its standard input closes (also when the main process is killed).
+- starts its own session and ignores SIGINT: a Ctrl-C at the terminal reaches only the main process, which
+  ends the helpers (:meth:`Workers.kill`, also on any exception: nothing a helper writes outlives the run or
+  lands in a folder that the main process is removing);
+- exits when the main process is gone (it watches its parent's sentinel);
+- runs each task under a warnings recorder: the task's warnings are re-issued in the main process, as if run
+  there; its exception is raised there.
 
-A task whose helper is unusable (it failed to start, died, or the pool has no helpers) runs in the main
-process instead, when its result is asked for: the results never depend on the helpers, only the time does.
+The answers travel through the executor's own pipes (any size). A task whose helper is unusable (it failed to
+start or to preload, died, did not answer within :data:`ANSWER_TIMEOUT`, or could not pickle the task or its
+answer) runs in the main process instead, when its result is asked for, and is counted in
+:attr:`Workers.fallbacks`: the results never depend on the helpers, only the time does.
 ``BAYES_RESCUE_WORKERS=0`` (or a one-core machine) runs everything in the main process.
+
+Library code does not take a pool argument: ``with Workers(...)`` makes the helpers the *current* pool
+(:func:`current`) for the block, and the functions that can use helpers (``fit`` of several priors, writing a
+run folder) submit to it; outside such a block everything runs in this process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import multiprocessing
 import os
-import pickle
-import queue
-import select
-import subprocess
+import signal
 import sys
 import threading
-import traceback
 import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 #: Environment variable capping the number of helper processes (0: none, everything in this process).
 ENV_WORKERS = "BAYES_RESCUE_WORKERS"
-#: What a helper answers first, once its preload is done.
-_READY = "bayes_rescue.workers ready"
 #: Seconds to wait for a helper's preload, and for each answer, before the helper is taken as hung: it is
 #: killed and its tasks run in this process (a safety net; a helper answers in well under a second).
 READY_TIMEOUT = 120.0
@@ -79,164 +80,113 @@ class _Local:
 
 
 class Pending:
-    """The result of a task sent to a helper; :meth:`result` waits for it (tasks of one helper answer in
-    order), re-issues the task's warnings and returns its value or raises its exception. If the helper
-    died, the task runs in this process instead."""
+    """The result of a task sent to a helper; :meth:`result` waits for it, re-issues the task's warnings and
+    returns its value or raises its exception. If the helper could not answer, the task runs here."""
 
     local = False
 
-    def __init__(self, worker: _Worker, fn: Callable, args: tuple, kwargs: dict) -> None:
-        self._worker, self._local = worker, _Local(fn, args, kwargs)
-        self._done, self._value = False, None
+    def __init__(self, helper: _Helper, future: Future, fn: Callable, args: tuple, kwargs: dict) -> None:
+        self._helper, self._future, self._local = helper, future, _Local(fn, args, kwargs)
+        self._answer: tuple | None = None
+        #: Where the task ran: the helper's process id, or this process's if it fell back.
+        self.pid: int | None = None
 
     def result(self) -> Any:
-        if not self._done:
-            answer = self._worker.receive(self)
-            self._done = True
-            if answer is None:  # the helper is gone: run here
-                self._value = ("ok", self._local.result(), [])
-            else:
-                self._value = answer
-        status, value, caught = self._value
+        if self._answer is None:
+            try:
+                self._answer = self._future.result(timeout=ANSWER_TIMEOUT)
+            except Exception:  # the helper died, hung, or could not pickle the task or its answer: run here
+                self._helper.failed()
+                self._answer = ("ok", self._local.result(), [], os.getpid())
+            self._local = None  # the arguments are released
+        status, value, caught, self.pid = self._answer
         for w in caught:
             warnings.warn_explicit(w["message"], w["category"], w["filename"], w["lineno"])
-        self._value = (status, value, [])  # warn once
+        self._answer = (status, value, [], self.pid)  # warn once
         if status == "error":
             raise value
         return value
 
 
-class _Worker:
-    """One helper process and the tasks sent to it, answered in order.
+class _Helper:
+    """One helper process: a one-process executor, started once ``after`` (the previous helper) is ready."""
 
-    A thread of this process starts the helper once ``after`` (the previous helper) has finished its preload,
-    so that the helpers' start-ups do not compete with each other for the cores, and then writes the tasks
-    to it (a task larger than a pipe's buffer never blocks the main thread)."""
-
-    def __init__(self, preload: Sequence[str], after: _Worker | None = None) -> None:
-        self.proc: subprocess.Popen | None = None
-        self.sent: list[Pending] = []
-        self.answered = 0
+    def __init__(self, pool: Workers, preload: Sequence[str], after: _Helper | None) -> None:
+        self._pool = pool
         self.alive = True
+        self.pid: int | None = None
         self.ready = threading.Event()  # set when the preload is done, or the helper is gone
-        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._state = threading.Lock()  # start versus kill
-        self._reading = threading.Lock()
-        self._thread = threading.Thread(target=self._run, args=(list(preload), after), daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self.executor = ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_initialize, initargs=(tuple(preload),)
+        )
+        threading.Thread(target=self._start, args=(after,), daemon=True).start()
 
-    def _start(self, preload: list[str]) -> bool:
-        root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        with self._state:
-            if not self.alive:
-                return False
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bayes_rescue.workers", *preload],
-                bufsize=0,  # unbuffered answers: select() on the pipe sees every byte not yet read
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # a terminal's Ctrl-C goes to the main process only
-            )
-        return self._answer(READY_TIMEOUT) == _READY
-
-    def _answer(self, timeout: float):
-        """The next pickled answer on the helper's standard output; ``TimeoutError`` if none begins within
-        ``timeout`` seconds, ``EOFError`` if the helper is gone."""
-        if not select.select([self.proc.stdout], [], [], timeout)[0]:
-            raise TimeoutError(f"no answer from the helper within {timeout:g} s")
-        return pickle.load(self.proc.stdout)
-
-    def _run(self, preload: list[str], after: _Worker | None) -> None:
+    def _start(self, after: _Helper | None) -> None:
         try:
             if after is not None:
-                after.ready.wait()
-            if not self._start(preload):
-                raise EOFError("helper did not start")
-        except Exception:  # no process, a failed or hung preload, a broken pipe: its tasks run locally
-            self.kill()
+                after.ready.wait(READY_TIMEOUT)
+            with self._lock:
+                if not self.alive:
+                    return
+                warm = self.executor.submit(os.getpid)
+            self.pid = warm.result(timeout=READY_TIMEOUT)
+        except Exception:  # no process, a failed or hung preload: its tasks run here
+            self.failed()
         finally:
             self.ready.set()
-        while self.alive:
-            task = self._outbox.get()
-            if task is None:
-                break
+
+    def submit(self, fn: Callable, args: tuple, kwargs: dict) -> Pending | None:
+        with self._lock:
+            if not self.alive:
+                return None
             try:
-                self.proc.stdin.write(task)
-                self.proc.stdin.flush()
-            except (OSError, ValueError):
-                self.alive = False
-        if self.proc is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.proc.stdin.close()  # the helper exits once idle
+                future = self.executor.submit(_run, fn, args, kwargs)
+            except Exception:  # the executor is broken or shut down
+                return None
+        return Pending(self, future, fn, args, kwargs)
 
-    def send(self, pending: Pending, task: bytes) -> bool:
-        """Queue one pickled task; False if the helper is gone."""
-        if not self.alive:
-            return False
-        self.sent.append(pending)
-        self._outbox.put(task)
-        return True
-
-    def receive(self, pending: Pending):
-        """The answer to ``pending`` (reading, in order, the answers to the tasks sent before it), or None if
-        the helper died before answering."""
-        if not self.ready.wait(READY_TIMEOUT):
-            self.kill()  # hung in its preload: this helper's tasks run here
-        with self._reading:
-            index = self.sent.index(pending)
-            while self.answered <= index:
-                if not self.alive or self.proc is None:
-                    return None
-                try:
-                    answer = self._answer(ANSWER_TIMEOUT)
-                except Exception:  # EOF (the helper died), no answer in time, or a broken one: unusable
-                    self.kill()
-                    return None
-                earlier = self.sent[self.answered]
-                self.answered += 1
-                if earlier is not pending:
-                    earlier._value, earlier._done = answer, True
-                else:
-                    return answer
-            return pending._value
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Let the helper finish its tasks and exit; kill it if it has not within ``timeout`` seconds, or if
-        it is still starting (it has had no task to do)."""
-        if not self.ready.is_set():
-            self.kill()
-            return
-        self._outbox.put(None)
-        self._thread.join(timeout)
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+    def failed(self) -> None:
+        """An answer did not come: count the task (it runs here) and end the helper (its other tasks too)."""
+        with self._lock:
+            self._pool.fallbacks += 1
         self.kill()
 
     def kill(self) -> None:
-        """End the helper now (or make sure it never starts) and wait until it is gone."""
-        with self._state:
+        """End the helper now (running and queued tasks are abandoned) and wait until it is gone."""
+        with self._lock:
             self.alive = False
-            proc = self.proc
         self.ready.set()
-        self._outbox.put(None)
-        if proc is None:
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())  # no public kill in 3.13
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                proc.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                proc.join(10)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Let the helper finish its tasks and exit; kill it if it is still starting (it has no task to do)
+        or has not exited within ``timeout`` seconds."""
+        if not self.ready.is_set():
+            self.kill()
             return
-        with contextlib.suppress(OSError):
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        self.executor.shutdown(wait=False)
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                proc.join(timeout)
+        self.kill()
+
+
+#: The pools entered with ``with Workers(...)``, innermost last (see :func:`current`).
+_ACTIVE: list = []
 
 
 class Workers:
-    """``n`` helper processes (module docstring), started now; use as a context manager.
+    """``n`` helper processes (module docstring), started now; use as a context manager, which makes them
+    the :func:`current` pool inside the block.
 
     Parameters
     ----------
@@ -249,51 +199,60 @@ class Workers:
         What each helper imports (or calls, ``"module:function"``) before its first task, e.g.
         ``"bayes_rescue.outputs.figures:warm_up"``. A preload that fails makes that helper's tasks fail over
         to this process, never the run.
+
+    Attributes
+    ----------
+    fallbacks
+        How many tasks given to a helper ran here instead because it could not answer (0 in a healthy run).
     """
 
     def __init__(self, n: int = 1, *, preload: Sequence[str] = (), share: bool = True) -> None:
-        self._workers: list[_Worker] = []
+        self.fallbacks = 0
+        self._helpers: list[_Helper] = []
         self._next = 0
         self._share = share
         for _ in range(default_count(n)):  # each starts once the one before it is ready
-            self._workers.append(_Worker(preload, after=self._workers[-1] if self._workers else None))
+            self._helpers.append(_Helper(self, preload, self._helpers[-1] if self._helpers else None))
 
     def __len__(self) -> int:
-        return sum(w.alive for w in self._workers)
+        return sum(h.alive for h in self._helpers)
+
+    def pids(self, timeout: float = READY_TIMEOUT) -> list[int]:
+        """The process ids of the live helpers, once each has finished starting (or failed to)."""
+        for h in self._helpers:
+            h.ready.wait(timeout)
+        return [h.pid for h in self._helpers if h.alive and h.pid is not None]
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> Pending | _Local:
         """Send ``fn(*args, **kwargs)`` to the next helper (round robin, this process included when
-        sharing); ``.result()`` gives its value.
-        ``fn`` must be a module-level function and the arguments picklable; otherwise, or without a live
-        helper, the task runs in this process when its result is asked for."""
-        slots: list[_Worker | None] = [w for w in self._workers if w.alive]
+        sharing); ``.result()`` gives its value. ``fn`` must be importable by name in a fresh process (a
+        module-level function) and the arguments picklable; otherwise, or without a live helper, the task
+        runs in this process when its result is asked for."""
+        slots: list[_Helper | None] = [h for h in self._helpers if h.alive]
         if slots and self._share:
             slots.append(None)  # this process's turn
-        worker = slots[self._next % len(slots)] if slots else None
+        helper = slots[self._next % len(slots)] if slots else None
         self._next += 1
-        if worker is None:
-            return _Local(fn, args, kwargs)
-        try:
-            task = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # not picklable: run it here
-            return _Local(fn, args, kwargs)
-        pending = Pending(worker, fn, args, kwargs)
-        return pending if worker.send(pending, task) else _Local(fn, args, kwargs)
+        pending = None if helper is None else helper.submit(fn, args, kwargs)
+        return _Local(fn, args, kwargs) if pending is None else pending
 
     def kill(self) -> None:
         """End every helper now (running tasks are abandoned) and wait for them to be gone."""
-        for w in self._workers:
-            w.kill()
+        for h in self._helpers:
+            h.kill()
 
     def close(self) -> None:
-        """End the helpers once they have answered every task (each exits when its input closes)."""
-        for w in self._workers:
-            w.close()
+        """End the helpers once they have answered every task."""
+        for h in self._helpers:
+            h.close()
 
     def __enter__(self) -> Workers:
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        with contextlib.suppress(ValueError):
+            _ACTIVE.remove(self)
         if exc_type is None:
             self.close()
         else:
@@ -301,7 +260,12 @@ class Workers:
 
 
 class _NoPool:
-    """What :func:`submit` uses without a pool: every task runs in this process."""
+    """The pool outside any ``with Workers(...)`` block: every task runs in this process."""
+
+    fallbacks = 0
+
+    def __len__(self) -> int:
+        return 0
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> _Local:
         return _Local(fn, args, kwargs)
@@ -311,6 +275,25 @@ class _NoPool:
 
 
 NO_POOL = _NoPool()
+
+
+def current() -> Workers | _NoPool:
+    """The innermost pool entered with ``with Workers(...)``, or :data:`NO_POOL`."""
+    return _ACTIVE[-1] if _ACTIVE else NO_POOL
+
+
+@contextlib.contextmanager
+def using(pool: Workers | _NoPool | None) -> Iterator[Workers | _NoPool]:
+    """Make ``pool`` the :func:`current` one inside the block (``None``: leave the current one)."""
+    if pool is None or pool is current():
+        yield current()
+        return
+    _ACTIVE.append(pool)
+    try:
+        yield pool
+    finally:
+        with contextlib.suppress(ValueError):
+            _ACTIVE.remove(pool)
 
 
 def no_dask() -> None:
@@ -323,60 +306,40 @@ def no_dask() -> None:
 
 
 # ------------------------------------------------------------------------------------------- the helper side
-def _preload(names: Sequence[str]) -> None:
-    for name in names:
+def _exit_with_parent() -> None:
+    """In a helper: exit as soon as the main process is gone (a killed main process leaves no helper)."""
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+
+def _initialize(preload: Sequence[str]) -> None:
+    """A helper's initializer: own session, SIGINT ignored, no Dask, exit with the parent, then the preload
+    (an exception here makes the executor unusable: the main process then runs the tasks itself)."""
+    with contextlib.suppress(OSError):
+        os.setsid()  # a terminal's Ctrl-C goes to the main process only
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when a helper ends
+    no_dask()  # no task uses Dask
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    for name in preload:
         module, _, function = name.partition(":")
         mod = importlib.import_module(module)
         if function:
             getattr(mod, function)()
 
 
-def _serve(stdin, stdout) -> None:
-    """Answer tasks from ``stdin`` until it closes."""
-    while True:
+def _run(fn: Callable, args: tuple, kwargs: dict) -> tuple:
+    """In a helper: ``fn(*args, **kwargs)`` as ``(status, value or exception, warnings, pid)``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            fn, args, kwargs = pickle.load(stdin)
-        except EOFError:
-            return
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                answer = ["ok", fn(*args, **kwargs)]
-            except BaseException as exc:
-                answer = ["error", exc]
-        answer.append(
-            [
-                {"message": str(w.message), "category": w.category, "filename": w.filename, "lineno": w.lineno}
-                for w in caught
-            ]
-        )
-        try:
-            data = pickle.dumps(tuple(answer), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # an unpicklable value or exception: its text instead
-            text = "".join(traceback.format_exception(answer[1])) if answer[0] == "error" else repr(answer[1])
-            data = pickle.dumps(("error", RuntimeError(f"helper process: {text}"), answer[2]))
-        stdout.write(data)
-        stdout.flush()
-
-
-def main(argv: Sequence[str]) -> int:
-    """The helper process: preload ``argv``, then serve tasks (standard output carries only answers)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when a helper ends
-    no_dask()  # no task uses Dask
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must not corrupt the answers
-    try:
-        _preload(argv)
-    except Exception:  # unusable: exit; the main process runs its tasks itself
-        return 1
-    stdout.write(pickle.dumps(_READY))
-    stdout.flush()
-    _serve(stdin, stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.stdout.flush()
-    os._exit(main(sys.argv[1:]))
+            status, value = "ok", fn(*args, **kwargs)
+        except Exception as exc:
+            status, value = "error", exc
+    found = [
+        {"message": str(w.message), "category": w.category, "filename": w.filename, "lineno": w.lineno} for w in caught
+    ]
+    return status, value, found, os.getpid()

@@ -42,9 +42,7 @@ def _gone(pid: int) -> bool:
 
 
 def _pids(pool: Workers) -> list[int]:
-    for w in pool._workers:
-        w.ready.wait(60)
-    return [w.proc.pid for w in pool._workers if w.proc is not None]
+    return pool.pids(60)
 
 
 def _warns(x: float) -> tuple[float, int]:
@@ -80,6 +78,27 @@ def test_results_in_order_with_exceptions_and_warnings():
         assert pid != os.getpid() or len(pool) == 0  # it ran in a helper, and the warning came back
 
 
+def _payload(n_bytes: int) -> tuple[bytes, int]:
+    """``n_bytes`` pseudo-random bytes (incompressible, so no pipe or pickle shortcut) and this process's id."""
+    return np.random.default_rng(n_bytes).bytes(n_bytes), os.getpid()
+
+
+@pytest.mark.parametrize("n_bytes", [10, 70_000, 1 << 20, 24 << 20])
+def test_answers_of_any_size_come_from_the_helper(n_bytes):
+    """An answer of 10 B, 70 kB (over a pipe's 64 KiB), 1 MiB or 24 MiB comes back from the helper, not from
+    a fallback to this process: the bytes equal the local call (same seed), the process id is the helper's,
+    and the pool counts no fallback. (The old pipe protocol truncated any answer over ~64 KiB.)"""
+    if workers.default_count(1) == 0:
+        pytest.skip("one core or BAYES_RESCUE_WORKERS=0: no helper")
+    with Workers(1, share=False) as pool:
+        (helper,) = pool.pids()
+        task = pool.submit(_payload, n_bytes)
+        data, pid = task.result()
+        assert data == _payload(n_bytes)[0]
+        assert pid == helper == task.pid != os.getpid()
+        assert pool.fallbacks == 0 and len(pool) == 1
+
+
 def test_a_dead_helper_falls_back_to_this_process():
     """Kill the helpers while tasks are queued: every result is still right (computed here instead)."""
     with Workers(2, share=False) as pool:
@@ -88,6 +107,7 @@ def test_a_dead_helper_falls_back_to_this_process():
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         assert [t.result() for t in tasks] == [math.comb(60 + i, 9) for i in range(8)]
+        assert 1 <= pool.fallbacks <= len(tasks)  # each task that ran here is counted
         late = pool.submit(math.comb, 10, 3)  # no helper left: runs here
         assert late.result() == 120
 
@@ -101,7 +121,7 @@ def test_failed_preload_and_zero_helpers_run_locally(monkeypatch):
         assert len(pool) == 0
     monkeypatch.setenv(workers.ENV_WORKERS, "0")
     with Workers(2) as pool:
-        assert pool._workers == [] and len(pool) == 0
+        assert pool.pids() == [] and len(pool) == 0
         assert pool.submit(math.comb, 5, 2).result() == 10
     assert NO_POOL.submit(math.comb, 6, 3).result() == 20
 
@@ -139,6 +159,7 @@ def test_figures_drawn_by_helpers_are_the_same_files(tmp_path):
     here = make_figures(res, summary, tmp_path / "here", labels=LABELS)
     with Workers(2, preload=["bayes_rescue.outputs.figures:warm_up"], share=False) as pool:
         there = make_figures(res, summary, tmp_path / "there", labels=LABELS, pool=pool)
+        assert pool.fallbacks == 0
     assert [p.name for p in here] == [p.name for p in there]
     for a, b in zip(here, there, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
@@ -158,7 +179,8 @@ def test_stacked_fit_completed_by_helpers_is_identical():
     settings = SamplerSettings(prior_draws=500)  # enough draws to pass the gate: the joint run's trees are kept
     here = fit_many(specs, settings)
     with Workers(2, preload=["bayes_rescue.inference.derived"], share=False) as pool:
-        there = fit_many(specs, settings, pool=pool)
+        there = fit_many(specs, settings)  # the current pool completes the trees
+        assert pool.fallbacks == 0 and len(pool) == workers.default_count(2)  # every tree came from a helper
     for a, b in zip(here, there, strict=True):
         assert "bayes_rescue_sampled_with" in b.tree.attrs  # completed from the joint run
         assert a.tree.equals(b.tree)  # every group's values and coordinates (attrs hold sampling times)
