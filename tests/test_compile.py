@@ -16,10 +16,10 @@ import pymc as pm
 import pytensor
 import pytest
 
-import bayes_rescue.inference.compile as compile_module
+import bayes_rescue.inference.backend as backend_module
 from bayes_rescue.data.counts import load_counts
 from bayes_rescue.inference.compile import compile_model, numba_cache_dir
-from bayes_rescue.inference.sampling import _with_data
+from bayes_rescue.inference.engine import with_data
 from bayes_rescue.model.build import _unpack_inputs, pack_inputs, stacked_arrays
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.priors.spec import load_prior
@@ -49,7 +49,7 @@ def _own_cache(tmp_path, monkeypatch):
 
 def _draws(compiled, **update) -> dict[str, np.ndarray]:
     """Draws, deterministic and sampler statistics of a short run (fixed seed) with ``update`` swapped in."""
-    trace = nutpie.sample(_with_data(compiled, **update), draws=100, tune=100, chains=2, seed=3, progress_bar=False)
+    trace = nutpie.sample(with_data(compiled, **update), draws=100, tune=100, chains=2, seed=3, progress_bar=False)
     return {f"{group}/{name}": trace[group][name].values for group, names in _STORED.items() for name in names}
 
 
@@ -95,8 +95,8 @@ def test_compile_model_samples_exactly_as_nutpie_compile_pymc_model():
     ours = compile_model(model, initial_points={"s": 1.0})
     theirs = nutpie.compile_pymc_model(model, initial_points={"s": 1.0})
     for update in ({}, {"mu0": np.array([3.0, 0.0, -2.0]), "y": np.array([-0.5, 4.0])}):
-        a = nutpie.sample(_with_data(ours, **update), draws=150, tune=150, chains=2, seed=3, progress_bar=False)
-        b = nutpie.sample(_with_data(theirs, **update), draws=150, tune=150, chains=2, seed=3, progress_bar=False)
+        a = nutpie.sample(with_data(ours, **update), draws=150, tune=150, chains=2, seed=3, progress_bar=False)
+        b = nutpie.sample(with_data(theirs, **update), draws=150, tune=150, chains=2, seed=3, progress_bar=False)
         for name in ("s", "x", "x_sum"):
             np.testing.assert_array_equal(a["posterior"][name].values, b["posterior"][name].values)
         for name in ("diverging", "n_steps", "step_size"):
@@ -183,16 +183,16 @@ def test_fast_path_failure_falls_back_to_nutpie(failure, monkeypatch, nutpie_dra
     private API changed; numba cannot compile the generated callbacks), compile_model warns in one line and
     returns nutpie's own compile, whose draws and statistics equal a separate nutpie compile bit for bit."""
     if failure == "nutpie internals":
-        real = compile_module._internals
+        real = backend_module._internals
 
         def broken():
             internals = real()
             internals.make_functions = _raise_in_make_functions
             return internals
 
-        monkeypatch.setattr(compile_module, "_internals", broken)
+        monkeypatch.setattr(backend_module, "_internals", broken)
     else:
-        monkeypatch.setattr(compile_module, "as_pointer", _not_jittable)
+        monkeypatch.setattr(backend_module, "as_pointer", _not_jittable)
     model = _toy_model()
     with pytest.warns(RuntimeWarning, match="fast compile failed") as caught:
         ours = compile_model(model, initial_points={"s": 1.0})

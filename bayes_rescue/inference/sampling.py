@@ -1,38 +1,53 @@
-"""Sampling with nutpie: the compiled-model cache, NUTS runs (single and stacked priors), the diagnostics
-gate with one retry, and provenance.
+"""Sampling the reanalysis model: NUTS runs of one spec or of several priors stacked, the diagnostics gate with
+one retry, and provenance. Compiling and sampling go through the engine (:mod:`bayes_rescue.inference.engine`).
 
-A fit that falls short of the gate (:mod:`bayes_rescue.inference.diagnostics`) is retried once with a
-higher target acceptance; if it still falls short the caller is told loudly (:class:`FitResult.passed` is
-False and :func:`fit` warns).
+A fit that falls short of the gate (:mod:`bayes_rescue.inference.diagnostics`: every sampled parameter and
+every reported RD and log OR) is retried once with a higher target acceptance; if it still falls short the
+caller is told loudly (:class:`FitResult.passed` is False and :func:`fit` warns, naming the worst quantity).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
 from dataclasses import asdict
 
 import numpy as np
-import nutpie
-import pymc as pm
+import nutpie  # noqa: F401  (public; tests patch sampling.nutpie.sample, which the engine calls)
 import xarray as xr
 
-from bayes_rescue import progress
-from bayes_rescue.inference.compile import compile_model
-from bayes_rescue.inference.derived import complete_tree, effects
+from bayes_rescue import workers
+from bayes_rescue.inference import engine
+from bayes_rescue.inference.derived import EFFECT_VARS, complete_tree, effects
 from bayes_rescue.inference.diagnostics import Diagnostics, diagnose_effects
+from bayes_rescue.inference.engine import DEFAULT_CACHE, ModelCache
 from bayes_rescue.inference.results import FitResult
 from bayes_rescue.inference.settings import SamplerSettings
-from bayes_rescue.model.build import build_model, build_stacked_model, pack_inputs, stack_key, stacked_arrays
+from bayes_rescue.model.build import stack_key
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.versions import package_versions
-from bayes_rescue.workers import NO_POOL
+
+__all__ = [
+    "DEFAULT_CACHE",
+    "PARAMETER_DIMS",
+    "FitResult",
+    "ModelCache",
+    "attach_provenance",
+    "diagnose",
+    "fit",
+    "fit_many",
+    "sample_posterior",
+    "sample_raw",
+    "sample_tree",
+]
 
 
 def diagnose(tree: xr.DataTree, eff: xr.Dataset, target_accept: float) -> Diagnostics:
-    """The diagnostics gate on a fit's effects and its sampler statistics."""
-    return diagnose_effects(eff, tree["sample_stats"].to_dataset(), target_accept)
+    """The diagnostics gate on a fit's effects, every sampled parameter of its posterior and its sampler
+    statistics."""
+    post = tree["posterior"].to_dataset()
+    params = post[[n for n in post.data_vars if n not in EFFECT_VARS]]
+    return diagnose_effects(eff, tree["sample_stats"].to_dataset(), target_accept, posterior=params)
 
 
 #: Dims of the model's parameters other than ``cell`` (see :mod:`bayes_rescue.model.build`).
@@ -47,193 +62,35 @@ PARAMETER_DIMS = {
 }
 
 
-def _initial_overrides(model: pm.Model) -> dict:
-    """Initial point 0 on the unconstrained scale for every free variable (nutpie adds seeded jitter).
-
-    nutpie's default starts at the prior's support point, which depends on the prior; a fixed start makes
-    a reused compiled model give bit-identical draws to a fresh compile of the same spec and seed.
-    """
-    import pytensor
-
-    ip = model.initial_point()
-    out, symbolic = {}, {}
-    for rv in model.free_RVs:
-        zero = np.zeros_like(ip[model.rvs_to_values[rv].name])
-        transform = model.rvs_to_transforms.get(rv)
-        if transform is None:
-            out[rv] = zero
-        else:
-            symbolic[rv] = transform.backward(zero, *rv.owner.inputs)
-    if symbolic:  # one small function for all of them (FAST_COMPILE: no C or numba compile)
-        values = pytensor.function([], list(symbolic.values()), mode="FAST_COMPILE")()
-        out |= dict(zip(symbolic, values, strict=True))
-    return {rv: out[rv] for rv in model.free_RVs}
+def sample_tree(
+    spec: ModelSpec, settings: SamplerSettings, *, target_accept: float | None = None, cache: ModelCache | None = None
+) -> xr.DataTree:
+    """NUTS on ``spec`` (compiled once per structure in ``cache``), as nutpie's DataTree (posterior and
+    sample_stats groups); an interrupted run raises."""
+    compiled = (DEFAULT_CACHE if cache is None else cache).get(spec)
+    return engine.sample_tree(compiled, settings, target_accept=target_accept)
 
 
-def _with_data(compiled, **updates):
-    """Return ``compiled`` with new values of its shared data (same shapes).
-
-    Replaces ``nutpie.CompiledPyMCModel.with_data``, which (nutpie 0.16.11 with NumPy 2.x) writes the new
-    data pointers into a copy of its record array and so silently keeps sampling the old data: there,
-    ``user_data[()]`` returns a ``np.void`` copy. Here the fields are assigned through ndarray views.
-    """
-    shared = dict(compiled.shared_data)
-    keys = {var.name: key for var, key in compiled.shared_var_keys.items()}
-    for name, value in updates.items():
-        if name not in keys:
-            continue  # data the log density does not use (e.g. mixture weights of a one-component prior)
-        old = shared[keys[name]]
-        new = np.array(value, dtype=old.dtype, order="C", copy=True)
-        if new.shape != old.shape:
-            raise ValueError(f"shared data {name!r} has shape {new.shape}, compiled with {old.shape}")
-        new.flags.writeable = False
-        shared[keys[name]] = new
-    user_data = compiled.user_data.copy()
-    for key, value in shared.items():
-        user_data["shared"]["data"][key] = value.ctypes.data
-        user_data["shared"]["size"][key] = value.size
-        user_data["shared"]["shape"][key] = value.shape
-    return dataclasses.replace(compiled, shared_data=shared, user_data=user_data)
-
-
-def _raise_if_signalled(stage: str) -> None:
-    """Raise the interruption now if SIGINT/SIGTERM arrived and was swallowed by library code (a broad
-    ``except`` in a compiler), instead of sampling on for minutes."""
-    import signal
-
-    from bayes_rescue.errors import Terminated, received_signal
-
-    sig = received_signal()
-    if sig is not None:
-        cls = Terminated if sig == signal.SIGTERM else KeyboardInterrupt
-        raise cls(f"interrupted during {stage}")
-
-
-class ModelCache:
-    """Compiles each model *structure* once and reuses it for other priors or counts of the same shape.
-
-    The structure is the model kind, the coordinates (outcomes, cells, mixture components) and the
-    cell-to-outcome index; counts and prior parameters are the ``pm.Data`` vector ``inputs``
-    (:func:`~bayes_rescue.model.pack_inputs`) and are swapped in without recompiling.
-    """
-
-    def __init__(self) -> None:
-        self._compiled: dict = {}
-        self.compilations = 0
-
-    @staticmethod
-    def key(spec: ModelSpec) -> tuple:
-        return stack_key(spec)
-
-    def _compiled_for(self, key: tuple, build):
-        if key not in self._compiled:
-            with progress.task("compiling model ..."):
-                model = build()
-                compiled = compile_model(model, initial_points=_initial_overrides(model))
-            _raise_if_signalled("compilation")  # a compiler that swallowed the KeyboardInterrupt
-            self._compiled[key] = compiled
-            self.compilations += 1
-        return self._compiled[key]
-
-    def get(self, spec: ModelSpec):
-        """The compiled nutpie model for ``spec``, holding ``spec``'s data and prior values."""
-        compiled = self._compiled_for(self.key(spec), lambda: build_model(spec))
-        return _with_data(compiled, inputs=pack_inputs(spec.arrays()))
-
-    def get_stacked(self, specs: list[ModelSpec]):
-        """The compiled stacked model (:func:`~bayes_rescue.model.build_stacked_model`) for ``specs``,
-        compiled once per structure and number of priors, holding ``specs``' priors in order."""
-        key = ("stacked", len(specs), self.key(specs[0]))
-        compiled = self._compiled_for(key, lambda: build_stacked_model(specs))
-        return _with_data(compiled, inputs=pack_inputs(stacked_arrays(specs)))
-
-
-#: The process-wide cache used by :func:`fit` unless another is passed.
-DEFAULT_CACHE = ModelCache()
-
-
-def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
-    """nutpie NUTS on a compiled model with ``settings`` (draws, tune, chains, seed) at ``target_accept``.
-
-    nutpie's own per-chain progress table is shown on a terminal when no other progress is on screen
-    (:func:`bayes_rescue.progress.sampler_bar`)."""
-    return nutpie.sample(
-        compiled,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
-        target_accept=target_accept,
-        progress_bar=progress.sampler_bar(),
-        return_raw_trace=raw,
-    )
-
-
-def _check_complete(chains: int | None, draws: int | None, settings: SamplerSettings, posterior=None) -> None:
-    """nutpie answers Ctrl-C (and SIGTERM, a KeyboardInterrupt here) by returning the draws made so far; a
-    trace shorter than asked for, one whose shorter chains were padded with NaN to the longest, or any
-    trace returned after a signal arrived is therefore an interruption, raised as such (SIGTERM as
-    :class:`~bayes_rescue.errors.Terminated`), never passed on as a result."""
-    import signal
-
-    from bayes_rescue.errors import Terminated, received_signal
-
-    why = None
-    if chains != settings.chains or draws != settings.draws:
-        why = f"{chains} chains x {draws} draws of {settings.chains} x {settings.draws}"
-    elif posterior is not None and any(
-        np.issubdtype(v.dtype, np.floating) and bool(np.isnan(v.values).any()) for v in posterior.data_vars.values()
-    ):
-        why = "the trace has missing (NaN-padded) draws"
-    elif received_signal() is not None:
-        why = f"signal {received_signal()} arrived during sampling"
-    if why is not None:
-        cls = Terminated if received_signal() == signal.SIGTERM else KeyboardInterrupt
-        raise cls(f"sampling was interrupted: {why}")
-
-
-def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
-    """nutpie NUTS, converted to a DataTree (posterior and sample_stats groups)."""
-    tree = _run_nutpie(cache.get(spec), settings, target_accept)
-    sizes = tree["posterior"].sizes
-    _check_complete(sizes.get("chain"), sizes.get("draw"), settings, tree["posterior"].to_dataset())
-    return tree
-
-
-def _arrow_numpy(column) -> np.ndarray:
-    """A column of nutpie's raw (arro3) trace as NumPy: list columns become (rows, length)."""
-    import pyarrow as pa
-
-    arr = pa.array(column)
-    if pa.types.is_large_list(arr.type) or pa.types.is_list(arr.type):
-        return arr.flatten().to_numpy().reshape(len(arr), -1)
-    return arr.to_numpy(zero_copy_only=False)
-
-
-def _nuts_raw(
-    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("baseline", "delta")
+def sample_raw(
+    spec: ModelSpec,
+    settings: SamplerSettings,
+    *,
+    target_accept: float | None = None,
+    cache: ModelCache | None = None,
+    names: tuple[str, ...] = ("baseline", "delta"),
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """nutpie NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
+    """NUTS without the DataTree conversion (the costliest step of a sweep point after sampling):
     post-warm-up draws of ``names`` (dims chain, draw and cell, or outcome for the per-outcome parameters)
-    and the ``diverging`` flags. The same draws as :func:`_nuts` for the same spec, settings and seed."""
-    draw_batches, stat_batches = _run_nutpie(cache.get(spec), settings, target_accept, raw=True).get_arrow_trace()
-    post: dict[str, list] = {n: [] for n in names}
-    diverging = []
-    for draws, stats_ in zip(draw_batches, stat_batches, strict=True):
-        keep = ~_arrow_numpy(stats_.column("tuning")).astype(bool)
-        for n in names:
-            post[n].append(_arrow_numpy(draws.column(n))[keep])
-        diverging.append(_arrow_numpy(stats_.column("diverging")).astype(bool)[keep])
-    lengths = {len(d) for d in diverging}
-    _check_complete(len(diverging), lengths.pop() if len(lengths) == 1 else None, settings)
+    and the ``diverging`` flags. The same draws as :func:`sample_tree` for the same spec, settings and seed."""
+    compiled = (DEFAULT_CACHE if cache is None else cache).get(spec)
+    draws, diverging = engine.sample_draws(compiled, settings, names=names, target_accept=target_accept)
     c = spec.coords()
     coords = {"chain": np.arange(settings.chains), "draw": np.arange(settings.draws)}
     coords |= {d: c[d] for d in ("cell", "outcome", "pooled_outcome", "pooled_cell") if d in c}
     posterior = xr.Dataset(
-        {n: (("chain", "draw", PARAMETER_DIMS.get(n, "cell")), np.stack(v)) for n, v in post.items()},
-        coords=coords,
+        {n: (("chain", "draw", PARAMETER_DIMS.get(n, "cell")), draws[n]) for n in names}, coords=coords
     )
-    sample_stats = xr.Dataset({"diverging": (("chain", "draw"), np.stack(diverging))}, coords=coords)
+    sample_stats = xr.Dataset({"diverging": (("chain", "draw"), diverging)}, coords=coords)
     return posterior, sample_stats
 
 
@@ -243,28 +100,27 @@ def sample_posterior(
     """Only what a sweep needs: the posterior effects and the divergence flags (no prior, predictive or
     log likelihood, no DataTree conversion), at ``settings.target_accept``."""
     names = ("baseline", "delta", "bias") if spec.bias is not None else ("baseline", "delta")
-    posterior, sample_stats = _nuts_raw(
-        spec, settings, settings.target_accept, DEFAULT_CACHE if cache is None else cache, names=names
-    )
+    posterior, sample_stats = sample_raw(spec, settings, cache=cache, names=names)
     return effects(posterior, spec), sample_stats
 
 
 def _sample_once(
     spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache
 ) -> tuple[xr.DataTree, xr.Dataset]:
-    tree = _nuts(spec, settings, target_accept, cache)
+    tree = sample_tree(spec, settings, target_accept=target_accept, cache=cache)
     return complete_tree(tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(), tree.attrs, spec, settings)
 
 
 def _sample_stacked(
-    specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache, pool=NO_POOL
+    specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache
 ) -> list[tuple[xr.DataTree, xr.Dataset, Diagnostics]]:
     """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
-    one full DataTree per spec (:func:`~bayes_rescue.inference.derived.complete_tree`, one task per spec in
-    ``pool``), with its effects and diagnostics. Every tree carries the run's shared ``sample_stats``."""
-    tree = _run_nutpie(cache.get_stacked(specs), settings, settings.target_accept)
+    one full DataTree per spec (:func:`~bayes_rescue.inference.derived.complete_tree`, one task per spec for
+    the current helper processes, :func:`bayes_rescue.workers.current`), with its effects and diagnostics.
+    Every tree carries the run's shared ``sample_stats``."""
+    pool = workers.current()
+    tree = engine.sample_tree(cache.get_stacked(specs), settings)
     posterior = tree["posterior"].to_dataset()
-    _check_complete(posterior.sizes.get("chain"), posterior.sizes.get("draw"), settings, posterior)
     stats_ = tree["sample_stats"].to_dataset()
     attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.name for s in specs])}
     tasks = [
@@ -330,7 +186,7 @@ def fit(
 
 
 def fit_many(
-    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None, pool=None
+    specs: list[ModelSpec], settings: SamplerSettings | None = None, *, cache: ModelCache | None = None
 ) -> list[FitResult]:
     """Fit several priors on the same data: one NUTS run of the stacked model for all specs that share
     a structure, then each prior's diagnostics gate on its own draws.
@@ -340,12 +196,11 @@ def fit_many(
     The results are in the order of ``specs``; the root attribute ``bayes_rescue_sampled_with`` of each
     tree names the priors it was sampled with (absent when the prior was fitted alone). Reproducible: the same
     specs, settings and seed give the same draws. A prior's draws differ from those of a fit of that
-    prior alone with the same seed (another random stream), by Monte Carlo error only. ``pool``: helper
-    processes (:class:`bayes_rescue.workers.Workers`) that complete the priors' trees side by side; the
-    results are the same without.
+    prior alone with the same seed (another random stream), by Monte Carlo error only. Inside a
+    ``with bayes_rescue.workers.Workers(...)`` block, its helper processes complete the priors' trees side by
+    side; the results are the same without.
     """
     settings = settings or SamplerSettings()
-    pool = NO_POOL if pool is None else pool
     cache = DEFAULT_CACHE if cache is None else cache
     groups: dict[tuple, list[int]] = {}
     for i, spec in enumerate(specs):
@@ -358,7 +213,7 @@ def fit_many(
             for i in idx:
                 results[i] = fit(specs[i], settings, cache=cache)
             continue
-        for i, (tree, eff, diag) in zip(idx, _sample_stacked(group, settings, cache, pool), strict=True):
+        for i, (tree, eff, diag) in zip(idx, _sample_stacked(group, settings, cache), strict=True):
             if diag.passed:
                 attach_provenance(tree, specs[i], settings, diagnostics=diag.to_dict(), attempts=1)
                 results[i] = FitResult(specs[i], tree, eff, diag, 1)
@@ -369,3 +224,28 @@ def fit_many(
                 alone.tree.attrs["bayes_rescue_joint_run_problems"] = "; ".join(diag.problems())
                 results[i] = alone
     return results
+
+
+# Transitional aliases (other branches import these names today; remove after the merge): the public names are
+# engine.with_data, engine.check_complete, engine.initial_overrides, engine.run_nutpie, sample_tree, sample_raw.
+_with_data = engine.with_data
+_check_complete = engine.check_complete
+_initial_overrides = engine.initial_overrides
+_raise_if_signalled = engine.raise_if_signalled
+
+
+def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
+    """Transitional alias of :func:`bayes_rescue.inference.engine.run_nutpie` (``raw`` is no longer offered)."""
+    return engine.run_nutpie(compiled, settings, target_accept)
+
+
+def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
+    """Transitional alias of :func:`sample_tree` (positional arguments)."""
+    return sample_tree(spec, settings, target_accept=target_accept, cache=cache)
+
+
+def _nuts_raw(
+    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("baseline", "delta")
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Transitional alias of :func:`sample_raw` (positional arguments)."""
+    return sample_raw(spec, settings, target_accept=target_accept, cache=cache, names=tuple(names))
