@@ -21,16 +21,10 @@ from scipy import special, stats
 
 from bayes_rescue import progress
 from bayes_rescue.data.counts import CountsData
+from bayes_rescue.inference import engine
 from bayes_rescue.inference.derived import prior_draws
-from bayes_rescue.inference.sampling import (
-    DEFAULT_CACHE,
-    PARAMETER_DIMS,
-    _check_complete,
-    _initial_overrides,
-    _nuts,
-    _run_nutpie,
-    _with_data,
-)
+from bayes_rescue.inference.engine import DEFAULT_CACHE
+from bayes_rescue.inference.sampling import PARAMETER_DIMS, sample_tree
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.priors.spec import PriorSpec
@@ -66,7 +60,7 @@ def _sbc_task(args: tuple) -> dict:
     y_c = rng.binomial(cells["n_c"].to_numpy(), p_c)
     y_t = rng.binomial(cells["n_t"].to_numpy(), p_t)
     sim = ModelSpec(_with_counts(data, y_t, y_c), prior, kind)
-    tree = _nuts(sim, dataclasses.replace(settings, seed=settings.seed + s), settings.target_accept, DEFAULT_CACHE)
+    tree = sample_tree(sim, dataclasses.replace(settings, seed=settings.seed + s), cache=DEFAULT_CACHE)
     post = tree["posterior"].to_dataset()
     row: dict = {"sim": s, "divergences": int(tree["sample_stats"]["diverging"].sum())}
     coords = spec.coords()
@@ -105,20 +99,14 @@ def sbc(
 #: SBC settings of the meta-analysis: the funnel in (mu, tau, z) calls for a higher target acceptance,
 #: as in :func:`bayes_rescue.map_prior.fit_map`.
 SBC_MAP_SETTINGS = dataclasses.replace(SBC_SETTINGS, target_accept=0.99)
-_MAP_COMPILED: dict = {}
 
 
 def _map_compiled(counts: pd.DataFrame):
-    """The meta-analysis compiled once per set of trials and arm sizes in this process."""
+    """The meta-analysis compiled once per set of trials and arm sizes in this process (the engine's cache)."""
     from bayes_rescue.analyses.map_prior import build_map_model
-    from bayes_rescue.inference.compile import compile_model
 
-    key = tuple(counts[["trial", "n_t", "n_c"]].itertuples(index=False, name=None))
-    if key not in _MAP_COMPILED:
-        with progress.task("compiling meta-analysis model ..."):
-            model = build_map_model(counts, shared_counts=True)
-            _MAP_COMPILED[key] = compile_model(model, initial_points=_initial_overrides(model))
-    return _MAP_COMPILED[key]
+    key = ("map-sbc", tuple(counts[["trial", "n_t", "n_c"]].itertuples(index=False, name=None)))
+    return DEFAULT_CACHE.compiled(key, lambda: build_map_model(counts, shared_counts=True), what="meta-analysis model")
 
 
 def _sbc_map_task(args: tuple) -> dict:
@@ -126,10 +114,9 @@ def _sbc_map_task(args: tuple) -> dict:
     rng = np.random.default_rng([settings.seed, s])
     y_c = rng.binomial(counts["n_c"].to_numpy(), special.expit(truth["b"]))
     y_t = rng.binomial(counts["n_t"].to_numpy(), special.expit(truth["b"] + truth["theta"]))
-    compiled = _with_data(_map_compiled(counts), y_c_data=y_c, y_t_data=y_t)
-    tree = _run_nutpie(compiled, dataclasses.replace(settings, seed=settings.seed + s), settings.target_accept)
+    compiled = engine.with_data(_map_compiled(counts), y_c_data=y_c, y_t_data=y_t)
+    tree = engine.sample_tree(compiled, dataclasses.replace(settings, seed=settings.seed + s))
     post = tree["posterior"].to_dataset()
-    _check_complete(post.sizes.get("chain"), post.sizes.get("draw"), settings)
     row: dict = {"sim": s, "divergences": int(tree["sample_stats"]["diverging"].sum())}
     for name in ("mu", "tau"):
         draws = _thin(post[name].transpose("chain", "draw").to_numpy(), N_RANK_DRAWS)

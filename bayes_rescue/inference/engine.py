@@ -92,13 +92,17 @@ class ModelCache:
 
         return stack_key(spec)
 
-    def compiled(self, key: Hashable, build: Callable, *, what: str = "model"):
-        """The compiled model of ``build()`` (a ``pm.Model``), compiled on the first call for ``key`` (with a
-        progress line, and a fixed start: :func:`initial_overrides`), holding the data it was built with."""
+    def compiled(self, key: Hashable, build: Callable, *, what: str = "model", start: str = "zero"):
+        """The compiled model of ``build()`` (a ``pm.Model``), compiled on the first call for ``(key, start)``
+        (with a progress line), holding the data it was built with. ``start``: ``"zero"`` (a fixed start,
+        :func:`initial_overrides`, so that the draws do not depend on the data the structure was built with)
+        or ``"support_point"`` (nutpie's default)."""
+        key = (key, start)
         if key not in self._compiled:
             with progress.task(f"compiling {what} ..."):
                 model = build()
-                compiled = compile_model(model, initial_points=initial_overrides(model))
+                points = initial_overrides(model) if start == "zero" else None
+                compiled = compile_model(model, initial_points=points)
             raise_if_signalled("compilation")  # a compiler that swallowed the KeyboardInterrupt
             self._compiled[key] = compiled
             self.compilations += 1
