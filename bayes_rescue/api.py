@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from bayes_rescue import progress
+from bayes_rescue import progress, workers
 from bayes_rescue.analyses.evalues import evalues_table
 from bayes_rescue.data.counts import CountsData, load_counts
 from bayes_rescue.errors import InputError
@@ -194,12 +194,14 @@ class Result:
         ``rerun`` (the command line's): ``{"inputs": (data bytes, [prior bytes], bias bytes or None),
         "settings": {...}}``; the inputs are then kept byte for byte in ``inputs/`` and the settings as the
         manifest's ``rerun`` table, what ``fit --rerun`` reproduces the run from
-        (:mod:`bayes_rescue.outputs.manifest`). ``pool``: helper processes (:class:`bayes_rescue.workers.Workers`)
-        that draw the figures while this process writes the rest; the files are the same without one. On any
-        exception the pool's helpers are killed before it propagates, so none writes into ``folder`` after."""
-        from bayes_rescue.workers import NO_POOL
+        (:mod:`bayes_rescue.outputs.manifest`). Inside a ``with bayes_rescue.workers.Workers(...)`` block its
+        helper processes draw the figures while this process writes the rest; the files are the same without.
+        On any exception the helpers are killed before it propagates, so none writes into ``folder`` after.
+        ``pool``: transitional (the command line passes its helpers; to be removed once it uses the ``with``
+        block only)."""
+        from bayes_rescue import workers
 
-        pool = NO_POOL if pool is None else pool
+        pool = workers.current() if pool is None else pool
         try:
             return self._write(folder, figures, figure_formats, report, command, rerun, pool)
         except BaseException:
@@ -261,8 +263,8 @@ class Result:
     ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete (:func:`bayes_rescue.outputs.rundir.atomic_run_dir`); an existing folder is
-        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``, ``pool``: see
-        :meth:`write`."""
+        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``, helper processes and
+        the transitional ``pool``: see :meth:`write`."""
         target = Path(folder)
         with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
             self.write(
@@ -344,8 +346,10 @@ def fit(
         With a bias model: the levels of P(benefit) whose tipping bias is computed (``()``: none). See
         :mod:`bayes_rescue.analyses.bias`; about 30 NUTS fits of the compiled model per prior.
     pool
-        Helper processes (:class:`bayes_rescue.workers.Workers`) that build several priors' DataTrees side by
-        side; default: all in this process. The results are the same.
+        Transitional (the command line passes its helpers; to be removed once it uses the ``with`` block only).
+        Several priors' DataTrees are built side by side by the helper processes of an enclosing
+        ``with bayes_rescue.workers.Workers(...)`` block; without one, all in this process. The results are the
+        same.
 
     Returns
     -------
@@ -361,7 +365,8 @@ def fit(
     if not mcids or not all(0 < m < 1 for m in mcids) or not 0 < rope < 1:
         raise InputError("MCIDs and the ROPE half-width must be in (0, 1)", field="--mcid")
     t0 = time.perf_counter()
-    fits = fit_many(specs, settings, pool=pool)
+    with workers.using(pool):
+        fits = fit_many(specs, settings)
     each = progress.track(fits, "summarising fits") if len(fits) > 1 else fits
     summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in each], ignore_index=True)
     result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)

@@ -95,6 +95,7 @@ class Pending:
         if self._answer is None:
             try:
                 self._answer = self._future.result(timeout=ANSWER_TIMEOUT)
+                self._helper.answered()
             except Exception:  # the helper died, hung, or could not pickle the task or its answer: run here
                 self._helper.failed()
                 self._answer = ("ok", self._local.result(), [], os.getpid())
@@ -145,6 +146,10 @@ class _Helper:
             except Exception:  # the executor is broken or shut down
                 return None
         return Pending(self, future, fn, args, kwargs)
+
+    def answered(self) -> None:
+        with self._lock:
+            self._pool.answered += 1
 
     def failed(self) -> None:
         """An answer did not come: count the task (it runs here) and end the helper (its other tasks too)."""
@@ -202,11 +207,14 @@ class Workers:
 
     Attributes
     ----------
+    answered
+        How many tasks a helper answered (their values or exceptions came back from it).
     fallbacks
         How many tasks given to a helper ran here instead because it could not answer (0 in a healthy run).
     """
 
     def __init__(self, n: int = 1, *, preload: Sequence[str] = (), share: bool = True) -> None:
+        self.answered = 0
         self.fallbacks = 0
         self._helpers: list[_Helper] = []
         self._next = 0
@@ -262,7 +270,7 @@ class Workers:
 class _NoPool:
     """The pool outside any ``with Workers(...)`` block: every task runs in this process."""
 
-    fallbacks = 0
+    answered = fallbacks = 0
 
     def __len__(self) -> int:
         return 0
