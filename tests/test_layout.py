@@ -82,3 +82,112 @@ def test_missing_dask_is_a_clear_input_error(monkeypatch):
             pass
     with dask_map("serial") as mapper:  # the default needs no Dask
         assert list(mapper(abs, [-1, 2])) == [1, 2]
+
+
+#: The one module allowed to touch private names of the sampler stack.
+BACKEND = "bayes_rescue.inference.backend"
+#: Libraries whose private API lives only in the backend, and what the rest of the package may use of them: these
+#: modules (imported as a whole or from) and, after ``nutpie.``, these attributes.
+SAMPLER_LIBS = ("nutpie", "numba", "pytensor", "llvmlite")
+PUBLIC_MODULES = {"nutpie", "pytensor", "pytensor.tensor"}
+PUBLIC_NUTPIE = {"sample", "compile_pymc_model"}
+#: Attributes of nutpie's compiled models and traces that are private in all but name.
+PRIVATE_ATTRIBUTES = {"user_data", "jit_fn", "get_arrow_trace", "vm", "_n_dim", "_coords", "_shapes"}
+#: Imports of another module's ``_private`` names that existed before this test, in files of other branches
+#: (issue 22: to be made public there, then removed from this list). Any other one fails the test.
+TRANSITIONAL = {
+    ("bayes_rescue.analyses.sensitivity", "bayes_rescue.inference.sampling", "_nuts_raw"),
+    ("bayes_rescue.cli.priors", "bayes_rescue.cli._args", "_unit"),
+    ("bayes_rescue.cli.export", "bayes_rescue.cli._args", "_arg"),
+    ("bayes_rescue.cli.validate", "bayes_rescue.cli._args", "_positive_int"),
+    ("bayes_rescue.cli.validate", "bayes_rescue.cli._args", "_scheduler"),
+    ("bayes_rescue.cli.predict", "bayes_rescue.cli._args", "_prob"),
+    *(
+        ("bayes_rescue.cli.fit", "bayes_rescue.cli._args", n)
+        for n in ("_discount", "_figure_formats", "_positive_int", "_prob", "_seed", "_target_dir", "_unit")
+    ),
+    *(
+        ("bayes_rescue.cli.sensitivity", "bayes_rescue.cli._args", n)
+        for n in ("_centre", "_figure_formats", "_positive_float", "_positive_int", "_prob", "_scheduler", "_seed")
+    ),
+    *(("bayes_rescue.cli.sensitivity", "bayes_rescue.cli._args", n) for n in ("_target_dir", "_unit", "_discount")),
+    ("bayes_rescue.cli", "bayes_rescue.cli._args", "_Parser"),
+    *(
+        ("bayes_rescue.priors.bias", "bayes_rescue.priors.spec", n)
+        for n in ("_check_keys", "_number", "_require_table", "_text")
+    ),
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_uses(path: Path, module: str) -> list[str]:
+    """Every use in ``path`` (module ``module``) of a private name: a sampler library's module other than
+    :data:`PUBLIC_MODULES`, a ``_name`` imported from one, a name of ``nutpie`` other than
+    :data:`PUBLIC_NUTPIE`, an attribute in :data:`PRIVATE_ATTRIBUTES`, or another module's ``_name`` imported
+    from this package."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in SAMPLER_LIBS and a.name not in PUBLIC_MODULES:
+                    bad.append(f"{module}:{node.lineno} imports {a.name}")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            root = node.module.split(".")[0]
+            if root in SAMPLER_LIBS:
+                names = [a.name for a in node.names]
+                public = (lambda n: n in PUBLIC_NUTPIE) if node.module == "nutpie" else (lambda n: not _private(n))
+                if node.module not in PUBLIC_MODULES or not all(public(n) for n in names):
+                    bad.append(f"{module}:{node.lineno} imports {', '.join(names)} from {node.module}")
+            elif root == "bayes_rescue" and node.module != module:
+                for a in node.names:
+                    if _private(a.name) and (module, node.module, a.name) not in TRANSITIONAL:
+                        bad.append(f"{module}:{node.lineno} imports {a.name} from {node.module}")
+        elif isinstance(node, ast.Attribute):
+            if node.attr in PRIVATE_ATTRIBUTES:
+                bad.append(f"{module}:{node.lineno} uses .{node.attr}")
+            elif isinstance(node.value, ast.Name) and node.value.id == "nutpie" and node.attr not in PUBLIC_NUTPIE:
+                bad.append(f"{module}:{node.lineno} uses nutpie.{node.attr}")
+    return bad
+
+
+def test_private_names_only_in_the_backend():
+    """No module but the backend (bayes_rescue.inference.backend) imports or uses a private name of nutpie,
+    numba, PyTensor or llvmlite, and no module imports another module's ``_private`` helper (except the listed
+    transitional ones of other branches). Reference: the rule of issue 22; the checker itself is tested on
+    known offending source below."""
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
+        if module != BACKEND:
+            bad += private_uses(path, module)
+    for path in sorted((ROOT.parent / "scripts").glob("*.py")):
+        bad += private_uses(path, f"scripts.{path.stem}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_private_name_checker_finds_each_kind(tmp_path):
+    """The checker flags each kind of private use in a sample of the code this package had before issue 22
+    (compile.py's numba import, sampling.py's user_data and vm.jit_fn, validation.py's private helpers), and
+    nothing in public uses."""
+    source = tmp_path / "sample.py"
+    source.write_text(
+        "import numba\n"
+        "from numba.core.imputils import impl_ret_borrowed\n"
+        "from nutpie import compile_pymc\n"
+        "from pytensor.link.numba import cache\n"
+        "from bayes_rescue.inference.sampling import _with_data, fit\n"
+        "x = compiled.user_data.copy()\n"
+        "f = logp_fn.vm.jit_fn\n"
+        "m = nutpie.compile_pymc._make_functions\n"
+        "# public uses, not flagged:\n"
+        "import nutpie\nimport pytensor\nimport pytensor.tensor as pt\nfrom pytensor.tensor import sum\n"
+        "t = nutpie.sample(nutpie.compile_pymc_model(model))\n"
+    )
+    bad = private_uses(source, "bayes_rescue.sample")
+    assert len(bad) == 9, bad
+    for fragment in ("imports numba", "numba.core.imputils", "nutpie", "pytensor.link.numba", "_with_data"):
+        assert any(fragment in b for b in bad), fragment
+    assert sum(".user_data" in b or ".jit_fn" in b or ".vm" in b or "nutpie.compile_pymc" in b for b in bad) == 4
