@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: find a Python >= 3.12, make .venv, install the package with its dev extras.
 # Re-running is cheap: the install is redone only when pyproject.toml or constraints.txt changes.
+# Then the bundled model structures are compiled into the on-disk caches (as rstanarm compiles its Stan models at
+# installation), so the first fit does not compile; BAYES_RESCUE_PRECOMPILE=0 skips this step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +39,8 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+if [ "${BAYES_RESCUE_PRECOMPILE:-1}" != "0" ]; then
+  echo "setup: compiling the bundled model structures (once per machine; later runs load them from the cache)" >&2
+  .venv/bin/python scripts/precompile.py >&2
 fi
