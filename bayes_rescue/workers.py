@@ -38,7 +38,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import Any
 
 #: Environment variable capping the number of helper processes (0: none, everything in this process).
@@ -96,8 +96,8 @@ class Pending:
             try:
                 self._answer = self._future.result(timeout=ANSWER_TIMEOUT)
                 self._helper.answered()
-            except Exception:  # the helper died, hung, or could not pickle the task or its answer: run here
-                self._helper.failed()
+            except Exception as exc:  # the helper died or hung (it is ended), or the task or answer did not pickle
+                self._helper.failed(end=isinstance(exc, BrokenExecutor | TimeoutError))
                 self._answer = ("ok", self._local.result(), [], os.getpid())
             self._local = None  # the arguments are released
         status, value, caught, self.pid = self._answer
@@ -151,11 +151,13 @@ class _Helper:
         with self._lock:
             self._pool.answered += 1
 
-    def failed(self) -> None:
-        """An answer did not come: count the task (it runs here) and end the helper (its other tasks too)."""
+    def failed(self, *, end: bool = True) -> None:
+        """An answer did not come: count the task (it runs here) and, with ``end``, end the helper (its other
+        tasks run here too)."""
         with self._lock:
             self._pool.fallbacks += 1
-        self.kill()
+        if end:
+            self.kill()
 
     def kill(self) -> None:
         """End the helper now (running and queued tasks are abandoned) and wait until it is gone."""

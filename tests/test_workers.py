@@ -99,6 +99,23 @@ def test_answers_of_any_size_come_from_the_helper(n_bytes):
         assert pool.fallbacks == 0 and pool.answered == 1 and len(pool) == 1
 
 
+def test_an_unpicklable_task_runs_here_and_the_helper_stays():
+    """A task whose argument cannot be pickled (a lambda) runs here, counted as a fallback; the helper stays
+    and answers the next task."""
+    if workers.default_count(1) == 0:
+        pytest.skip("one core or BAYES_RESCUE_WORKERS=0: no helper")
+    with Workers(1, share=False) as pool:
+        (helper,) = pool.pids()
+        bad = pool.submit(_apply, lambda: os.getpid())
+        assert bad.result() == os.getpid() and pool.fallbacks == 1
+        good = pool.submit(_payload, 10)
+        assert good.result()[1] == helper and len(pool) == 1 and pool.answered == 1
+
+
+def _apply(fn):
+    return fn()
+
+
 def test_a_dead_helper_falls_back_to_this_process():
     """Kill the helpers while tasks are queued: every result is still right (computed here instead)."""
     with Workers(2, share=False) as pool:

@@ -18,10 +18,10 @@ import xarray as xr
 
 from bayes_rescue import workers
 from bayes_rescue.inference import engine
-from bayes_rescue.inference.derived import EFFECT_VARS, complete_tree, effects
-from bayes_rescue.inference.diagnostics import Diagnostics, diagnose_effects
+from bayes_rescue.inference.derived import complete_tree, effects
+from bayes_rescue.inference.diagnostics import Diagnostics
 from bayes_rescue.inference.engine import DEFAULT_CACHE, ModelCache
-from bayes_rescue.inference.results import FitResult
+from bayes_rescue.inference.results import FitResult, complete_and_gate, gate
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.build import stack_key
 from bayes_rescue.model.spec import ModelSpec
@@ -42,12 +42,9 @@ __all__ = [
 ]
 
 
-def diagnose(tree: xr.DataTree, eff: xr.Dataset, target_accept: float) -> Diagnostics:
-    """The diagnostics gate on a fit's effects, every sampled parameter of its posterior and its sampler
-    statistics."""
-    post = tree["posterior"].to_dataset()
-    params = post[[n for n in post.data_vars if n not in EFFECT_VARS]]
-    return diagnose_effects(eff, tree["sample_stats"].to_dataset(), target_accept, posterior=params)
+#: The gate on a fitted tree (:func:`bayes_rescue.inference.results.gate`; defined there, light enough for
+#: helper processes to run it).
+diagnose = gate
 
 
 #: Dims of the model's parameters other than ``cell`` (see :mod:`bayes_rescue.model.build`).
@@ -115,19 +112,20 @@ def _sample_stacked(
     specs: list[ModelSpec], settings: SamplerSettings, cache: ModelCache
 ) -> list[tuple[xr.DataTree, xr.Dataset, Diagnostics]]:
     """One NUTS run of the stacked model (:func:`~bayes_rescue.model.build_stacked_model`), split into
-    one full DataTree per spec (:func:`~bayes_rescue.inference.derived.complete_tree`, one task per spec for
-    the current helper processes, :func:`bayes_rescue.workers.current`), with its effects and diagnostics.
+    one full DataTree per spec, with its effects and diagnostics
+    (:func:`~bayes_rescue.inference.results.complete_and_gate`, one task per spec for the current helper
+    processes, :func:`bayes_rescue.workers.current`).
     Every tree carries the run's shared ``sample_stats``."""
     pool = workers.current()
     tree = engine.sample_tree(cache.get_stacked(specs), settings)
     posterior = tree["posterior"].to_dataset()
     stats_ = tree["sample_stats"].to_dataset()
     attrs = {**tree.attrs, "bayes_rescue_sampled_with": json.dumps([s.name for s in specs])}
-    tasks = [
-        pool.submit(complete_tree, posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings)
+    tasks = [  # the gate looked up now: a replaced one (tests) runs here, as it cannot be pickled
+        pool.submit(complete_and_gate, posterior.isel(prior=k, drop=True), stats_, attrs, spec, settings, diagnose)
         for k, spec in enumerate(specs)
     ]
-    return [(tree, eff, diagnose(tree, eff, settings.target_accept)) for tree, eff in (t.result() for t in tasks)]
+    return [t.result() for t in tasks]
 
 
 def attach_provenance(tree: xr.DataTree, spec: ModelSpec, settings: SamplerSettings, **extra) -> None:
