@@ -196,3 +196,19 @@ def test_map_meta_analysis_samples_through_the_engine_as_nutpie_alone():
     core = post[["mu", "tau"]]
     assert fitted.max_rhat == max(float(v) for v in rhat(core).data_vars.values())
     assert fitted.min_ess == min(float(v) for m in ("bulk", "tail") for v in ess(core, method=m).data_vars.values())
+
+
+def test_the_helpers_task_module_imports_no_sampler():
+    """A helper process completing and gating a prior's tree imports bayes_rescue.inference.results, which must
+    not import PyMC, nutpie, numba or the backend (checked in a fresh process)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import sys; import bayes_rescue.inference.results;"
+        "print([m for m in ('pymc', 'nutpie', 'numba', 'bayes_rescue.inference.backend') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
