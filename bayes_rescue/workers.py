@@ -164,8 +164,11 @@ class _Helper:
         with self._lock:
             self.alive = False
         self.ready.set()
-        processes = list((getattr(self.executor, "_processes", None) or {}).values())  # no public kill in 3.13
-        for proc in processes:
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())  # for the join below
+        if hasattr(self.executor, "kill_workers"):  # Python >= 3.14
+            with contextlib.suppress(Exception):
+                self.executor.kill_workers()
+        for proc in processes:  # Python 3.13 has no public kill of an executor's processes
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 proc.kill()
         self.executor.shutdown(wait=False, cancel_futures=True)
