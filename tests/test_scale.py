@@ -200,13 +200,35 @@ def test_power_scaling_is_the_same_on_either_grain(large_fit):
 
 def test_tree_size_grows_with_cells_not_patients():
     """Reference: the data's own sizes. The same ten-subgroup table with 20 times the patients in every arm
-    (about 18,000 patients) gives a DataTree of the same number of bytes: every group scales with cells x
-    draws. Twenty subgroups of the same arm sizes (twice the cells) grow it by less than 2.2x."""
-    sizes = {}
+    (about 18,000 patients) gives a DataTree of the same size: the same bytes in every group, and the same
+    number of values in the predictive groups (whose integer type widens from int8 to int16 with arms of over
+    127 patients). Twenty subgroups of the same arm sizes (twice the cells) grow it by less than 2.2x."""
+    sizes, values = {}, {}
     for name, csv in (("ten", _subgroups_csv(10)), ("ten_x20", _subgroups_csv(10, 20)), ("twenty", _subgroups_csv(20))):
         data = parse_counts(csv, source=f"{name}.csv")
         tree = fit(ModelSpec(data, load_prior("neutral")), TINY, retry=False).tree
-        sizes[name] = sum(node.to_dataset().nbytes for node in tree.subtree)
         assert tree["posterior_predictive"].attrs["point"] == "cell_arm"
-    assert sizes["ten_x20"] == sizes["ten"]
-    assert sizes["twenty"] < 2.2 * sizes["ten"]
+        groups = {node.path: node.to_dataset() for node in tree.subtree}
+        predictive = ("/posterior_predictive", "/prior_predictive")
+        sizes[name] = sum(ds.nbytes for path, ds in groups.items() if path not in predictive)
+        values[name] = sum(v.size for path in predictive for v in groups[path].data_vars.values())
+    assert sizes["ten_x20"] == sizes["ten"] and values["ten_x20"] == values["ten"]
+    assert sizes["twenty"] < 2.2 * sizes["ten"] and values["twenty"] == 2 * values["ten"]
+
+
+def test_cell_arm_replicates_are_binomial_draws(large_fit):
+    """Reference: the binomial's own mean and variance. Each arm's replicated counts lie in 0..n, and their
+    mean over the 1000 draws equals the mean of n * p (p the arm's risk at each draw, computed here from the
+    saved baseline and delta, arms at baseline -/+ delta / 2) within 5 standard errors of the binomial noise
+    sqrt(mean(n p (1 - p)) / draws)."""
+    tree, spec = large_fit.tree, large_fit.spec
+    rep = tree["posterior_predictive"]["mrs_0_2"].transpose("chain", "draw", ...).to_numpy().reshape(-1, 20)
+    arms = pointwise.cell_arms(spec, "mrs_0_2")
+    n = arms["total"].to_numpy()
+    base = tree["posterior"]["baseline"].transpose("chain", "draw", "cell").to_numpy().reshape(-1, 10)
+    delta = tree["posterior"]["delta"].transpose("chain", "draw", "cell").to_numpy().reshape(-1, 10)
+    sign = np.where(arms["treated"], 0.5, -0.5)
+    p = special.expit(base[:, arms["cell"]] + sign * delta[:, arms["cell"]])
+    assert rep.min() >= 0 and (rep <= n).all()
+    se = np.sqrt((n * p * (1 - p)).mean(0) / rep.shape[0])
+    assert np.all(np.abs(rep.mean(0) - (n * p).mean(0)) < 5 * se)

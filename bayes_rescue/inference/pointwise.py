@@ -17,7 +17,8 @@
   is the binomial ``log C(n, y) + y log p + (n - y) log(1 - p)``: the probability of the arm's event count;
   ``az.loo`` is leave-one-subgroup-arm-out (a cross-validation of whole subgroups' arms, not of patients;
   with hundreds or thousands of patients in an arm, removing one is a large change and Pareto k can be
-  high). ``observed_data`` holds the event counts, the predictive groups replicated counts (binomial draws).
+  high). ``observed_data`` holds the event counts, the predictive groups replicated counts (binomial draws,
+  in the smallest integer type that holds the arm's total).
 
 The grain is stated in each group's attrs (``point``: ``patient`` or ``cell_arm``, and
 ``point_description``). Both grains sum to the same total log likelihood up to the constant sum of the
@@ -117,6 +118,11 @@ def _arm_logits(group: xr.Dataset, spec: ModelSpec, arms: pd.DataFrame) -> np.nd
     return np.where(arms["treated"].to_numpy(), logits["treatment_observed"][..., cell], logits["control"][..., cell])
 
 
+def _count_dtype(n_max: int) -> np.dtype:
+    """The smallest signed integer type that holds counts up to ``n_max`` (int8 for arms of <= 127)."""
+    return np.result_type(np.min_scalar_type(-n_max - 1), np.int8)
+
+
 def _dim(outcome: str, kind: str) -> str:
     return "patient" if kind == "patient" else f"{outcome}_cell_arm"
 
@@ -181,7 +187,7 @@ def predictive(group: xr.Dataset, spec: ModelSpec, rng: np.random.Generator, *, 
             y = (rng.random(p.shape) < p).astype(np.int8)
         else:
             n = arms["total"].to_numpy()
-            y = rng.binomial(n, p).astype(np.int32 if n.max() < 2**31 else np.int64)
+            y = rng.binomial(n, p).astype(_count_dtype(int(n.max())))
         data[o] = (("chain", "draw", _dim(o, kind)), y)
     return _dataset(data, group, spec, kind)
 

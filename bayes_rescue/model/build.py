@@ -48,6 +48,13 @@ bias = 0 without a bias model), p_treatment = expit(logit(p_control) + delta), r
 rr = p_treatment / p_control, log_or = delta. The cohort as a whole ("overall") is standardised over the
 subgroups by their sizes (no refit): with weights v_s = (n_t[s] + n_c[s]) / sum_s (n_t + n_c),
 p_arm(overall) = sum_s v_s p_arm[s].
+
+These equations exist once in code, in :mod:`bayes_rescue.model.equations`: the graph below takes the cells'
+``baseline`` and ``delta`` and the arms' logits from its functions (with ``pytensor.tensor``), and the
+quantities derived from draws use the same functions with NumPy; the NumPy log prior there is tested against
+this graph's log density. The likelihood is binomial per cell and arm whatever the number of patients; what
+the saved ``log_likelihood`` group calls a point (a patient, or a subgroup's arm in larger cohorts) is set out
+in :mod:`bayes_rescue.inference.pointwise`.
 """
 
 from __future__ import annotations
