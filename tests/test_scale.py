@@ -121,7 +121,7 @@ def test_numpy_cell_parameters_equal_the_graphs(large, kind):
 
 def test_point_kind_follows_the_patient_count(bundled, large):
     """The bundled cohort (43 patients, at most PATIENT_POINTS_MAX) has one point per patient; the ten-
-    subgroup table (over 500 patients) one per subgroup and arm; and the group attrs say which."""
+    subgroup table (over 200 patients) one per subgroup and arm; and the group attrs say which."""
     assert pointwise.point_kind(ModelSpec(bundled, load_prior("neutral"))) == "patient"
     spec = ModelSpec(large, load_prior("neutral"))
     assert large.cells()[["n_t", "n_c"]].to_numpy().sum() > pointwise.PATIENT_POINTS_MAX

@@ -37,8 +37,9 @@ from scipy import special
 from bayes_rescue.model.equations import draws_logits
 from bayes_rescue.model.spec import ModelSpec
 
-#: The largest cohort whose likelihood points are its patients; above it, the points are cells' arms.
-PATIENT_POINTS_MAX = 500
+#: The largest cohort whose likelihood points are its patients; above it, the points are cells' arms. At the
+#: default 4 x 1000 draws a per-patient group then costs at most 6.4 MB per outcome (200 x 4000 float64).
+PATIENT_POINTS_MAX = 200
 
 _DESCRIPTIONS = {
     "patient": "one point per patient: the Bernoulli log likelihood of the patient's 0/1 outcome"
