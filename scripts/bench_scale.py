@@ -53,16 +53,16 @@ def one_cell_csv(y_t: int, n_t: int, y_c: int, n_c: int) -> str:
 
 def case_data(label: str, folder: Path) -> str:
     """The ``--data`` argument of a case (a CSV written into ``folder``, or the bundled cohort)."""
+    if label not in CASES:
+        raise SystemExit(f"unknown --scale-cases label {label!r}; choose from {', '.join(CASES)}")
     if label == "pat43":
         return "bundled:chen2025"
     if label.startswith("sub"):
         text = subgroups_csv(int(label[3:]))
     elif label == "pat11558":
         text = one_cell_csv(1399, 5795, 1408, 5763)
-    elif label == "pat100000":
-        text = one_cell_csv(12000, 50000, 12100, 50000)
     else:
-        raise SystemExit(f"unknown --scale-cases label {label!r}; choose from {', '.join(CASES)}")
+        text = one_cell_csv(12000, 50000, 12100, 50000)
     path = folder / f"{label}.csv"
     path.write_text(text, encoding="utf-8")
     return str(path)
