@@ -1,4 +1,5 @@
-"""Benchmark (not a test) of issue 14's whole-process targets: `python scripts/bench.py [--pairs 3] [--grid]`.
+"""Benchmark (not a test) of issue 14's whole-process targets: `python scripts/bench.py [--pairs 3] [--grid]`;
+with `--scale`, issue 22's growth of cost with the table and the patients instead (`scripts/bench_scale.py`).
 
 Every stage is a fresh subprocess, timed from outside (wall time from start to exit, so imports,
 compilation and the interpreter's tear-down count) with its peak RSS: of the largest single process of its
@@ -285,9 +286,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", action="store_true", help="also the sensitivity-grid stages")
     p.add_argument("--grid-points", type=int, default=200)
     p.add_argument("--naive-points", type=int, default=3)
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="only issue 22's scale cases: wall time, peak memory and run-folder size of fit.py on 1, 10, 50,"
+        " 200 subgroups and on 43, 11,558 and 100,000 patients (see scripts/bench_scale.py)",
+    )
+    p.add_argument("--scale-cases", default=None, help="comma-separated scale cases (default: all)")
+    p.add_argument("--no-pss", action="store_true", help="with --scale: skip the untimed all-processes memory runs")
     p.add_argument("--stage", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--out", type=Path, default=ROOT / "models" / "bench.json")
+    p.add_argument("--out", type=Path, default=None, help="JSON results (models/bench.json, models/bench_scale.json)")
     args = p.parse_args(argv)
+    if args.scale:
+        import bench_scale
+
+        labels = args.scale_cases.split(",") if args.scale_cases else list(bench_scale.CASES)
+        out = args.out or ROOT / "models" / "bench_scale.json"
+        print("\n".join(bench_scale.run_scale(labels, run_process=run_process, pss=not args.no_pss, out_json=out)))
+        return 0
+    args.out = args.out or ROOT / "models" / "bench.json"
     if args.stage:
         res = stage_d() if args.stage == "d" else stage_grid(args.stage, args.grid_points, args.naive_points)
         print(json.dumps(res))

@@ -47,9 +47,11 @@ def test_one_arviz_ready_file_per_prior(run):
 @pytest.mark.parametrize("outcome", ["mrs_0_2", "mortality"])
 def test_loo_has_one_point_per_patient_and_agrees_with_a_hand_computation(run, outcome):
     """az.loo on the saved file: 43 points (20 + 23 patients), k-hat good, and elpd_loo equal to the raw
-    importance-sampling LOO computed here from the log likelihood (within 0.05 per patient, 0.3 in total)."""
+    importance-sampling LOO computed here from the log likelihood (within 0.05 per patient, 0.3 in total);
+    the group's attrs say its points are patients (the bundled cohort is below the patient limit)."""
     _, out = run
     tree = load_tree(out / "skeptical" / "posterior.nc")
+    assert tree["log_likelihood"].attrs["point"] == "patient"
     loo = az.loo(tree, var_name=outcome, pointwise=True)
     assert loo.n_data_points == 43
     assert float(np.max(loo.pareto_k)) < 0.7

@@ -1,8 +1,9 @@
 """What a fit derives from its draws: effects per estimand (RD, RR, OR, arm risks), prior draws, the
 pointwise (per-patient) log likelihood, predictive draws, the data groups, and the assembled DataTree.
 
-Everything here is NumPy following the mathematics of :mod:`bayes_rescue.model.build`; the tests check it
-against PyMC's own prior sampler and log likelihood.
+The model's equations (cell parameters, arm logits, log prior, prior draws) are written once, in
+:mod:`bayes_rescue.model.equations`, which the PyMC graph uses too; this module applies them to draws and
+lays the results out as ArviZ groups.
 
 The saved DataTree is ArviZ-ready:
 
@@ -11,10 +12,12 @@ The saved DataTree is ArviZ-ready:
   ``p_treatment``, ``rd``, ``rr``, ``odds_ratio`` and ``log_or`` with dims ``(outcome, subgroup)``; the
   ``subgroup`` coordinate lists every subgroup of the data and ``overall`` (the cohort standardised over its
   subgroups); a combination the data do not have (a subgroup of another outcome) is NaN;
-- ``log_likelihood`` holds one variable per outcome, the Bernoulli log likelihood of each patient (dim
-  ``patient``: the treated patients first, then the controls, each arm in subgroup order), so that
-  ``az.loo(tree, var_name=<outcome>)`` has one point per patient; ``observed_data`` holds the same patients'
-  0/1 outcomes and ``posterior_predictive`` / ``prior_predictive`` their replicates;
+- ``log_likelihood`` holds one variable per outcome, the log likelihood of each point, where a point is a
+  patient in a cohort of at most :data:`~bayes_rescue.inference.pointwise.PATIENT_POINTS_MAX` patients (so
+  ``az.loo(tree, var_name=<outcome>)`` has one point per patient) and a subgroup's arm in a larger one (the
+  group's ``point`` attr says which; see :mod:`bayes_rescue.inference.pointwise`); ``observed_data`` holds
+  the points' data (0/1 outcomes or event counts) and ``posterior_predictive`` / ``prior_predictive`` their
+  replicates;
 - ``prior`` holds prior draws of the parameters and the effects; ``log_prior`` the log prior density at each
   posterior draw (for power-scaling sensitivity); ``constant_data`` the counts and the prior's numbers.
 """
@@ -22,12 +25,15 @@ The saved DataTree is ArviZ-ready:
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from scipy import special
 
 from bayes_rescue.data.counts import OVERALL
+from bayes_rescue.inference import pointwise
+from bayes_rescue.inference.pointwise import log_likelihood, patients, predictive  # noqa: F401 - importable here
 from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.model import equations
+from bayes_rescue.model.equations import draws_logits
 from bayes_rescue.model.estimands import estimands
 from bayes_rescue.model.spec import ModelSpec
 
@@ -38,16 +44,10 @@ EFFECT_VARS = ("p_control", "p_treatment", "rd", "rr", "odds_ratio", "log_or")
 def arm_logits(group: xr.Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Logits per draw and cell, arrays (chain, draw, cell): ``control`` and ``treatment_observed`` (the arms
     as the likelihood sees them, at baseline -/+ (delta + bias) / 2), and ``treatment`` (the control arm plus
-    the bias-adjusted effect delta; equal to ``treatment_observed`` without a bias model)."""
-    baseline = group["baseline"].transpose("chain", "draw", "cell").to_numpy()
-    delta = group["delta"].transpose("chain", "draw", "cell").to_numpy()
-    contrast = delta
-    if spec.bias is not None:
-        contrast = (
-            delta + group["bias"].transpose("chain", "draw", "outcome").to_numpy()[..., spec.arrays()["outcome_idx"]]
-        )
-    control = baseline - contrast / 2
-    return {"control": control, "treatment_observed": baseline + contrast / 2, "treatment": control + delta}
+    the bias-adjusted effect delta; equal to ``treatment_observed`` without a bias model); the equations of
+    :func:`bayes_rescue.model.equations.arm_logits`."""
+    names = ["baseline", "delta", *(["bias"] if spec.bias is not None else [])]
+    return draws_logits({k: group[k].transpose("chain", "draw", ...).to_numpy() for k in names}, spec)
 
 
 def effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
@@ -138,137 +138,23 @@ def grid_effects(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
 
 
 def prior_draws(spec: ModelSpec, n: int, rng: np.random.Generator) -> xr.Dataset:
-    """Draws from the model's prior, in NumPy, following the mathematics in :mod:`bayes_rescue.model.build`.
-
-    Same variable names and dims as the posterior's parameters (chain = 1). Checked against PyMC's own prior
-    sampler in the tests.
-    """
-    a = spec.arrays()
-    o = a["outcome_idx"]
-    h = a["hyper"]
-    n_out, n_cell = a["prior_w"].shape[0], len(o)
-
-    def mixture(rows: np.ndarray) -> np.ndarray:
-        w, mu, sd = a["prior_w"][rows], a["prior_mu"][rows], a["prior_sd"][rows]
-        u = rng.random((n, len(rows), 1))
-        k = (u > np.cumsum(w, axis=1)[None]).sum(axis=2).clip(max=w.shape[1] - 1)
-        pick = np.take_along_axis
-        return rng.normal(
-            pick(np.broadcast_to(mu, (n, *mu.shape)), k[..., None], 2)[..., 0],
-            pick(np.broadcast_to(sd, (n, *sd.shape)), k[..., None], 2)[..., 0],
-        )
-
+    """Draws from the model's prior (:func:`bayes_rescue.model.equations.prior_draws`) as a Dataset with the
+    same variable names and dims as the posterior's parameters (chain = 1). Checked against PyMC's own prior
+    sampler in the tests."""
+    per = equations.prior_draws(spec, n, rng)
     coords = spec.coords()
-    per = {}  # name -> (dim, array (n, size))
-    if spec.kind == "hierarchical":
-        mu_baseline = rng.normal(h[0], h[1], (n, n_out))
-        mu_log_or = mixture(np.arange(n_out))
-        baseline, delta = mu_baseline[:, o], mu_log_or[:, o] + a["offset"]
-        per |= {"mu_baseline": ("outcome", mu_baseline), "mu_log_or": ("outcome", mu_log_or)}
-        if "pooled_outcome" in coords:
-            n_po, n_pc = len(coords["pooled_outcome"]), len(coords["pooled_cell"])
-            sigma = np.abs(rng.normal(0, h[2], (n, n_po)))
-            tau = np.abs(rng.normal(0, h[3], (n, n_po)))
-            bz, dz = rng.normal(0, 1, (n, n_pc)), rng.normal(0, 1, (n, n_pc))
-            c_idx, p_o = a["pool_cell_idx"], a["pool_cell_outcome"]
-            pad = np.zeros((n, 1))
-            baseline = baseline + np.concatenate([sigma[:, p_o] * bz, pad], axis=1)[:, c_idx]
-            delta = delta + np.concatenate([tau[:, p_o] * dz, pad], axis=1)[:, c_idx]
-            per |= {
-                "sigma_baseline": ("pooled_outcome", sigma),
-                "tau_log_or": ("pooled_outcome", tau),
-                "baseline_z": ("pooled_cell", bz),
-                "log_or_z": ("pooled_cell", dz),
-            }
-    else:
-        baseline, delta = rng.normal(h[0], h[1], (n, n_cell)), mixture(o) + a["offset"]
-    per |= {"baseline": ("cell", baseline), "delta": ("cell", delta)}
-    if spec.bias is not None:
-        per["bias"] = ("outcome", rng.normal(a["bias_mu"], a["bias_sd"], (n, n_out)))
     data_vars = {k: (("chain", "draw", dim), v[None]) for k, (dim, v) in per.items()}
     dims = {dim for dim, _ in per.values()}
     return xr.Dataset(data_vars, coords={"chain": [0], "draw": np.arange(n), **{d: coords[d] for d in dims}})
 
 
-def patients(spec: ModelSpec) -> pd.DataFrame:
-    """The per-patient layout of one outcome's data, for every outcome: columns ``outcome``, ``patient``
-    (0..N-1: treated patients first, then controls, each arm in subgroup order), ``arm``, ``subgroup``,
-    ``cell`` (index of the model cell) and ``event`` (0/1). Events come first within each cell and arm (the
-    order within a cell does not matter: the patients of one cell and arm are exchangeable)."""
-    cells = spec.data.cells()
-    rows = []
-    for outcome in spec.data.outcomes:
-        idx = np.flatnonzero(cells["outcome"].to_numpy() == outcome)
-        k = 0
-        for arm, y, n in (("treatment", "y_t", "n_t"), ("control", "y_c", "n_c")):
-            for c in idx:
-                r = cells.iloc[c]
-                for i in range(int(r[n])):
-                    rows.append((outcome, k, arm, r["subgroup"], c, int(i < r[y])))
-                    k += 1
-    return pd.DataFrame(rows, columns=["outcome", "patient", "arm", "subgroup", "cell", "event"])
-
-
-def _patient_arrays(spec: ModelSpec) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """outcome -> (cell index, is-treated, event) per patient."""
-    pts = patients(spec)
-    return {
-        o: (g["cell"].to_numpy(), (g["arm"] == "treatment").to_numpy(), g["event"].to_numpy())
-        for o, g in pts.groupby("outcome", sort=False)
-    }
-
-
-def _patient_logits(group: xr.Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """outcome -> observed-arm logit of each patient, arrays (chain, draw, patient)."""
-    logits = arm_logits(group, spec)
-    lc, lt = logits["control"], logits["treatment_observed"]
-    return {
-        o: np.where(treated, lt[..., cell], lc[..., cell]) for o, (cell, treated, _) in _patient_arrays(spec).items()
-    }
-
-
-def _patient_coords(spec: ModelSpec) -> dict:
-    first = patients(spec)
-    first = first[first["outcome"] == spec.data.outcomes[0]]
-    return {"patient": first["patient"].to_numpy(), "arm": ("patient", first["arm"].to_numpy(str))}
-
-
-def log_likelihood(group: xr.Dataset, spec: ModelSpec) -> xr.Dataset:
-    """Pointwise Bernoulli log likelihood per draw and patient, one variable per outcome:
-    ``event * log p + (1 - event) * log(1 - p)`` with p the patient's arm risk. Summed over an arm and cell's
-    patients it is the binomial log likelihood without the log binomial coefficient (a constant)."""
-    events = {o: e for o, (_, _, e) in _patient_arrays(spec).items()}
-    dims = ("chain", "draw", "patient")
-    data = {
-        o: (dims, np.where(events[o] == 1, special.log_expit(x), special.log_expit(-x)))
-        for o, x in _patient_logits(group, spec).items()
-    }
-    coords = {"chain": group["chain"].to_numpy(), "draw": group["draw"].to_numpy(), **_patient_coords(spec)}
-    return xr.Dataset(data, coords=coords)
-
-
-def predictive(group: xr.Dataset, spec: ModelSpec, rng: np.random.Generator) -> xr.Dataset:
-    """Replicated 0/1 outcomes per draw and patient (Bernoulli with the patient's arm risk), one variable per
-    outcome."""
-    dims = ("chain", "draw", "patient")
-    data = {
-        o: (dims, (rng.random(x.shape) < special.expit(x)).astype(np.int8))
-        for o, x in _patient_logits(group, spec).items()
-    }
-    coords = {"chain": group["chain"].to_numpy(), "draw": group["draw"].to_numpy(), **_patient_coords(spec)}
-    return xr.Dataset(data, coords=coords)
-
-
 def observed_and_constant(spec: ModelSpec) -> tuple[xr.Dataset, xr.Dataset]:
-    """The ``observed_data`` (per-patient 0/1 outcomes, one variable per outcome) and ``constant_data``
+    """The ``observed_data`` (:func:`bayes_rescue.inference.pointwise.observed`) and ``constant_data``
     (counts per cell and the prior's numbers) groups."""
     a = spec.arrays()
     coords = spec.coords()
     cells = spec.data.cells()
-    observed = xr.Dataset(
-        {o: ("patient", e.astype(np.int8)) for o, (_, _, e) in _patient_arrays(spec).items()},
-        coords=_patient_coords(spec),
-    )
+    observed = pointwise.observed(spec)
     constant = xr.Dataset(
         {
             "y_control": ("cell", a["y_c"]),

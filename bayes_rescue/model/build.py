@@ -48,6 +48,13 @@ bias = 0 without a bias model), p_treatment = expit(logit(p_control) + delta), r
 rr = p_treatment / p_control, log_or = delta. The cohort as a whole ("overall") is standardised over the
 subgroups by their sizes (no refit): with weights v_s = (n_t[s] + n_c[s]) / sum_s (n_t + n_c),
 p_arm(overall) = sum_s v_s p_arm[s].
+
+These equations exist once in code, in :mod:`bayes_rescue.model.equations`: the graph below takes the cells'
+``baseline`` and ``delta`` and the arms' logits from its functions (with ``pytensor.tensor``), and the
+quantities derived from draws use the same functions with NumPy; the NumPy log prior there is tested against
+this graph's log density. The likelihood is binomial per cell and arm whatever the number of patients; what
+the saved ``log_likelihood`` group calls a point (a patient, or a subgroup's arm in larger cohorts) is set out
+in :mod:`bayes_rescue.inference.pointwise`.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_rescue.model.equations import arm_logits, cell_parameters
 from bayes_rescue.model.spec import ModelKind, ModelSpec
 
 
@@ -111,12 +119,6 @@ def _unpack_inputs(packed: pt.TensorVariable, arrays: dict[str, np.ndarray]) -> 
     return out
 
 
-def _pooled(x: pt.TensorVariable, idx: np.ndarray) -> pt.TensorVariable:
-    """``x`` (..., n_pooled) gathered by ``idx``, where ``idx == n_pooled`` selects 0 (not pooled)."""
-    zero = pt.zeros_like(x[..., :1])
-    return pt.concatenate([x, zero], axis=-1)[..., idx]
-
-
 def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: tuple[str, ...] = ()) -> pm.Model:
     """The model of the module docstring from its numeric inputs. ``batch`` names leading axes of the
     prior parameters and counts (``("prior",)`` for a stacked model): each index along them is an
@@ -135,30 +137,28 @@ def _build(arrays: dict[str, np.ndarray], coords: dict, kind: ModelKind, batch: 
             hyper = [h[..., None] for h in hyper]
         per_outcome, per_cell = (*batch, "outcome"), (*batch, "cell")
         if kind == "hierarchical":
-            mu_b = pm.Normal("mu_baseline", mu=hyper[0], sigma=hyper[1], dims=per_outcome)
-            mu_d = _effect_prior("mu_log_or", d, o_idx, dims=per_outcome)
-            baseline, delta = mu_b[..., o_idx], mu_d[..., o_idx] + d["offset"]
+            p = {
+                "mu_baseline": pm.Normal("mu_baseline", mu=hyper[0], sigma=hyper[1], dims=per_outcome),
+                "mu_log_or": _effect_prior("mu_log_or", d, o_idx, dims=per_outcome),
+            }
             if "pooled_outcome" in coords:
                 po, pc = (*batch, "pooled_outcome"), (*batch, "pooled_cell")
-                p_o = arrays["pool_cell_outcome"]  # for each pooled cell, the position of its outcome in pooled_outcome
-                sigma_b = pm.HalfNormal("sigma_baseline", sigma=hyper[2], dims=po)
-                tau = pm.HalfNormal("tau_log_or", sigma=hyper[3], dims=po)
-                bz = pm.Normal("baseline_z", 0.0, 1.0, dims=pc)
-                dz = pm.Normal("log_or_z", 0.0, 1.0, dims=pc)
-                c_idx = arrays["pool_cell_idx"]  # position of each cell among the pooled cells (or n_pooled)
-                baseline = baseline + _pooled(sigma_b[..., p_o] * bz, c_idx)
-                delta = delta + _pooled(tau[..., p_o] * dz, c_idx)
+                p["sigma_baseline"] = pm.HalfNormal("sigma_baseline", sigma=hyper[2], dims=po)
+                p["tau_log_or"] = pm.HalfNormal("tau_log_or", sigma=hyper[3], dims=po)
+                p["baseline_z"] = pm.Normal("baseline_z", 0.0, 1.0, dims=pc)
+                p["log_or_z"] = pm.Normal("log_or_z", 0.0, 1.0, dims=pc)
+            baseline, delta = cell_parameters(p, {**arrays, "offset": d["offset"]}, kind, xp=pt)
             baseline = pm.Deterministic("baseline", baseline, dims=per_cell)
             delta = pm.Deterministic("delta", delta, dims=per_cell)
         else:
             baseline = pm.Normal("baseline", mu=hyper[0], sigma=hyper[1], dims=per_cell)
             delta = _effect_prior("delta", d, o_idx, dims=per_cell)
-        contrast = delta
+        bias = None
         if "bias_mu" in arrays:
-            bias = pm.Normal("bias", mu=d["bias_mu"], sigma=d["bias_sd"], dims=per_outcome)
-            contrast = delta + bias[..., o_idx]
-        p_c = pm.math.invlogit(baseline - contrast / 2)
-        p_t = pm.math.invlogit(baseline + contrast / 2)
+            bias = pm.Normal("bias", mu=d["bias_mu"], sigma=d["bias_sd"], dims=per_outcome)[..., o_idx]
+        logits = arm_logits(baseline, delta, bias)
+        p_c = pm.math.invlogit(logits["control"])
+        p_t = pm.math.invlogit(logits["treatment_observed"])
         pm.Binomial("y_control", n=d["n_c"], p=p_c, observed=d["y_c"], dims=per_cell)
         pm.Binomial("y_treatment", n=d["n_t"], p=p_t, observed=d["y_t"], dims=per_cell)
     return model
