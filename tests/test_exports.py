@@ -163,7 +163,7 @@ def test_export_toml_round_trip_and_refit(run_dir, tmp_path, capsys):
     assert pd.read_csv(refit / "summary.csv")["prior"].unique().tolist() == [prior.name]
 
 
-def test_export_json_layout_and_draws(run_dir, tmp_path):
+def test_export_json_layout_and_draws(run_dir, tmp_path, capsys):
     """JSON in RBesT's write_mix_json layout (RBesT 1.8-2, R/mixjson.R and R/mixnorm.R, github.com/cran/RBesT):
     ``meta`` (dim 3 x K, dimnames w/m/s and comp1..compK, class normMix/mix, reference scale sigma 2) and
     ``comp`` (rows w, m, s); the same mixture as the TOML export of the same estimand (with K = 3 written as 4).
@@ -171,6 +171,7 @@ def test_export_json_layout_and_draws(run_dir, tmp_path):
     j, t, d = tmp_path / "p.json", tmp_path / "p.toml", tmp_path / "d.parquet"
     base = [str(run_dir), "--outcome", "mrs_0_2", "--subgroup", "mild_anterior"]
     assert main(["export", *base, "--to", str(j), "--draws", str(d)]) == 0
+    assert "RBesT reference scale sigma = 2" in capsys.readouterr().out
     assert main(["export", *base, "--to", str(t)]) == 0
     doc = json.loads(j.read_text("utf-8"))
     k = doc["meta"]["dim"][1]
