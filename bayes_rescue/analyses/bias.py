@@ -13,9 +13,10 @@ Computation: the model with the bias is compiled once and refitted by NUTS at ev
 to 3 by 0.125, all outcomes at once: outcomes have separate parameters; common random numbers: every grid point
 uses the run's seed, so the curve is smooth in m). At each grid point P(benefit) is estimated by
 **Rao-Blackwellisation** (:mod:`bayes_rescue.analyses.tipping_estimate`): per posterior draw, the probability
-of benefit given the parameters the likelihood does not see as a sum, integrated exactly (a closed-form normal
-mixture for the effect/bias split, a 1-D quadrature over the effect + bias the data see), and averaged over
-draws. Its Monte Carlo standard error (ArviZ ``mcse``, method "mean") is reported per grid point. The tipping m
+of benefit given the other parameters (baselines, pooled deviations), with the effect and the bias, which the
+likelihood sees only as their sum, integrated out (the split of the sum is a normal mixture in closed form; the
+sum itself is integrated on a 1-D grid), averaged over draws. Its Monte Carlo standard error (ArviZ ``mcse``,
+method "mean") is reported per grid point. The tipping m
 is the linear interpolation of P(benefit) - L between the two grid points that bracket it, and its MC error is
 the MCSE of P(benefit) there over the curve's slope (``tipping_bias_mean_mcse``). Measured on the bundled
 cohort (skeptical prior, observational bias model, mortality, L = 0.5): 0.43 against 0.427 by quadrature,
