@@ -58,7 +58,9 @@ def test_mortality_tipping_bias_matches_quadrature(cohort):
     """Bundled cohort, hierarchical model, skeptical prior, observational bias sd, the fit's default draws:
     mortality's tipping bias at 0.5 is within 0.03 of the quadrature root (the issue's 0.427; the former grid of
     indicator means gave 0.522), every grid point's P(benefit) is within 4 MCSE + 1e-3 of quadrature, and the
-    reported MC error of the root is small enough for the 0.03 to mean something (<= 0.01)."""
+    reported MC error of the root is small enough for the 0.03 to mean something (<= 0.01). Every grid point passes
+    the gate: with this seed the pooled model diverges once at several of them (measured), which the one retry
+    at the higher target acceptance removes."""
     data, prior, bias = cohort
     grid = np.round(np.arange(0.0, 1.0001, 0.125), 6)
     curve = bias_curve(data, prior, bias, grid=grid, settings=DEFAULT_SWEEP)

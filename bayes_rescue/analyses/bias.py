@@ -22,8 +22,8 @@ the MCSE of P(benefit) there over the curve's slope (``tipping_bias_mean_mcse``)
 cohort (skeptical prior, observational bias model, mortality, L = 0.5): 0.43 against 0.427 by quadrature,
 where the former grid of indicator means on 4000 draws gave 0.522. Outcomes the estimator cannot integrate
 (several cells sharing one bias in the ``independent`` model) fall back to the plain share of draws with
-benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other, with
-the same one retry at the higher target acceptance (``diagnostics_passed`` per grid point in the curve table).
+benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other, with one retry at the
+higher target acceptance when it diverged (``diagnostics_passed`` per grid point in the curve table).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def bias_curve(
     """P(benefit) of every estimand at every bias mean of ``grid`` (benefit scale), with its Monte Carlo error
     and each point's diagnostics: columns ``outcome, subgroup, bias_mean, p_benefit, p_benefit_mcse,
     estimator, diagnostics_passed``. Every grid point is fitted with ``settings`` (its seed: common random
-    numbers along the curve; its draws and chains); a point failing the diagnostics gate (in the pooled
-    model, typically one divergence) is refitted once at ``settings.retry_target_accept``, as a fit is."""
+    numbers along the curve; its draws and chains); a point whose fit diverged (in the pooled model, typically
+    once) is refitted once at ``settings.retry_target_accept``, as a fit is."""
     cache = DEFAULT_CACHE if cache is None else cache
     est = estimands(ModelSpec(data, prior, kind))
     rows = []
@@ -87,8 +87,9 @@ def bias_curve(
         spec = ModelSpec(data, prior, kind, bias=with_bias_mean(bias, data.outcomes, m))
         for target_accept in (settings.target_accept, settings.retry_target_accept):  # the gate's one retry
             posterior, stats_ = _nuts_raw(spec, settings, target_accept, cache, names=posterior_names(spec))
-            passed = diagnose_effects(effects(posterior, spec), stats_, target_accept).passed
-            if passed:
+            diag = diagnose_effects(effects(posterior, spec), stats_, target_accept)
+            passed = diag.passed
+            if passed or diag.divergences == 0:  # a higher acceptance helps divergences, not a short ESS
                 break
         for e, p in zip(est.itertuples(), p_benefit_summary(posterior, spec), strict=True):
             rows.append(
