@@ -375,14 +375,26 @@ def fit(
     return result
 
 
-def _bias_tipping(specs: list[ModelSpec], levels: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The tipping bias (:mod:`bayes_rescue.analyses.bias`) of every bias-adjusted prior of ``specs``."""
-    from bayes_rescue.analyses.bias import bias_curve, tipping_bias
+def _bias_tipping(
+    specs: list[ModelSpec], levels: Sequence[float], settings: SamplerSettings | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tipping bias (:mod:`bayes_rescue.analyses.bias`) of every bias-adjusted prior of ``specs``.
 
+    ``settings``: the fit's sampler settings; every grid fit of the sweep uses their seed, draws and chains
+    (warm-up and target acceptance stay the sweep's, :data:`~bayes_rescue.analyses.bias.BIAS_SWEEP_SETTINGS`).
+    ``None``: the sweep's own settings."""
+    import dataclasses
+
+    from bayes_rescue.analyses.bias import BIAS_SWEEP_SETTINGS, bias_curve, tipping_bias
+
+    sweep = BIAS_SWEEP_SETTINGS
+    if settings is not None:
+        sweep = dataclasses.replace(sweep, seed=settings.seed, draws=settings.draws, chains=settings.chains)
     curves, tips = [], []
     for s in (s for s in specs if s.bias is not None):
         with progress.task(f"tipping bias ({s.prior.name})"):
-            curve = bias_curve(s.data, s.prior, s.bias, kind=s.kind).assign(prior=s.prior.name, bias=s.bias.name)
+            curve = bias_curve(s.data, s.prior, s.bias, kind=s.kind, settings=sweep)
+        curve = curve.assign(prior=s.prior.name, bias=s.bias.name)
         curves.append(curve)
         tips.append(tipping_bias(curve, s.bias, levels=levels).assign(prior=s.prior.name))
     return pd.concat(curves, ignore_index=True), pd.concat(tips, ignore_index=True)

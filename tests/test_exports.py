@@ -16,7 +16,7 @@ from scipy import stats
 
 from bayes_rescue.cli import main
 from bayes_rescue.data.counts import load_bundled, parse_counts
-from bayes_rescue.outputs.exports import escalc_table, toml_str, write_atomic
+from bayes_rescue.outputs.exports import escalc_table, rbest_components, toml_str, write_atomic
 from bayes_rescue.outputs.trees import load_run_draws
 from bayes_rescue.priors.spec import load_prior
 
@@ -163,13 +163,15 @@ def test_export_toml_round_trip_and_refit(run_dir, tmp_path, capsys):
     assert pd.read_csv(refit / "summary.csv")["prior"].unique().tolist() == [prior.name]
 
 
-def test_export_json_layout_and_draws(run_dir, tmp_path):
+def test_export_json_layout_and_draws(run_dir, tmp_path, capsys):
     """JSON in RBesT's write_mix_json layout (RBesT 1.8-2, R/mixjson.R and R/mixnorm.R, github.com/cran/RBesT):
-    ``meta`` (dim 3 x K, dimnames w/m/s and comp1..compK, class normMix/mix) and ``comp`` (rows w, m, s); the
-    same mixture as the TOML export of the same estimand. The tidy draws equal the run's draws."""
+    ``meta`` (dim 3 x K, dimnames w/m/s and comp1..compK, class normMix/mix, reference scale sigma 2) and
+    ``comp`` (rows w, m, s); the same mixture as the TOML export of the same estimand (with K = 3 written as 4).
+    The tidy draws equal the run's draws."""
     j, t, d = tmp_path / "p.json", tmp_path / "p.toml", tmp_path / "d.parquet"
     base = [str(run_dir), "--outcome", "mrs_0_2", "--subgroup", "mild_anterior"]
     assert main(["export", *base, "--to", str(j), "--draws", str(d)]) == 0
+    assert "RBesT reference scale sigma = 2" in capsys.readouterr().out
     assert main(["export", *base, "--to", str(t)]) == 0
     doc = json.loads(j.read_text("utf-8"))
     k = doc["meta"]["dim"][1]
@@ -181,9 +183,11 @@ def test_export_json_layout_and_draws(run_dir, tmp_path):
     assert doc["mixnorm"]["matrix"] == doc["comp"] and doc["mixnorm"]["rownames"] == ["w", "m", "s"]
     w, m, s = (np.array(r) for r in doc["comp"])
     effect = load_prior(str(t)).effect_for("mrs_0_2")
-    np.testing.assert_array_equal(w, effect.weights)
-    np.testing.assert_array_equal(m, effect.means)
-    np.testing.assert_array_equal(s, effect.sds)
+    tw, tm, ts = rbest_components(effect)  # the TOML's components; K = 3 is written as 4 for RBesT
+    np.testing.assert_array_equal(w, tw)
+    np.testing.assert_array_equal(m, tm)
+    np.testing.assert_array_equal(s, ts)
+    assert doc["meta"]["sigma"] == [2.0]
     assert doc["bayes_rescue"]["subgroup"] == "mild_anterior" and "BIC" in doc["bayes_rescue"]["criterion"]
     frame = pd.read_parquet(d)
     cols = ["prior", "outcome", "subgroup", "chain", "draw", "log_or", "rd", "rr", "odds_ratio", "p_control"]
@@ -266,8 +270,8 @@ def test_builders_multi_component_and_dotted_outcome():
     np.testing.assert_allclose(spec.effects["m.rs"].weights, mix.weights / mix.weights.sum(), rtol=1e-15)
     np.testing.assert_array_equal(spec.effects["m.rs"].means, mix.means)
     doc = json.loads(prior_json(mix, prov))
-    np.testing.assert_array_equal(doc["comp"][2], mix.sds)
-    assert doc["meta"]["dim"] == [3, len(mix.weights)]
+    np.testing.assert_array_equal(doc["comp"][2], rbest_components(mix)[2])
+    assert doc["meta"]["dim"] == [3, len(rbest_components(mix)[0])]
 
 
 def test_export_from_a_several_prior_run(tmp_path, capsys):

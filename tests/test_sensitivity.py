@@ -154,11 +154,11 @@ def test_reference_fit_failing_the_gate_is_retried_at_the_higher_target_accept(d
     once at ``retry_target_accept``, as :func:`bayes_rescue.inference.sampling.fit` does, and PSIS then
     serves the points.
     Without the retry one divergence in the reference run sent every grid point to NUTS."""
-    from bayes_rescue.analyses import sensitivity
+    from bayes_rescue.analyses import reweighting
     from bayes_rescue.analyses.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
 
     seen: list[float] = []
-    real = sensitivity.diagnose_effects
+    real = reweighting.diagnose_effects
 
     def failing_first(eff, stats_, target_accept):
         seen.append(target_accept)
@@ -170,7 +170,7 @@ def test_reference_fit_failing_the_gate_is_retried_at_the_higher_target_accept(d
             assert not diag.passed
         return diag
 
-    monkeypatch.setattr(sensitivity, "diagnose_effects", failing_first)
+    monkeypatch.setattr(reweighting, "diagnose_effects", failing_first)
     settings = SamplerSettings(draws=1500, tune=500, chains=4, seed=4)
     ref = ImportanceReweighter(data, "independent", settings=settings)
     assert seen == [settings.target_accept, settings.retry_target_accept]

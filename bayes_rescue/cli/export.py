@@ -155,6 +155,10 @@ def cmd_export(args) -> int:
     for j, (w, m, s) in enumerate(zip(mixture.weights, mixture.means, mixture.sds, strict=True)):
         print(f"  comp{j + 1}: weight {w:.4f}  mean {m:+.4f}  sd {s:.4f}")
     print(f"{k} component{'s' if k > 1 else ''}, chosen by {exports.CRITERION.format(k=args.max_components)}")
+    if args.to.suffix.lower() == ".json":
+        print(f"RBesT reference scale sigma = {exports.RBEST_SIGMA:g} (set sigma(mix) in R for another unit)")
+        if k == 3:
+            print("written to the JSON as 4 components (the lightest split in two halves): RBesT cannot read 3")
     print(
         f"accuracy: Kolmogorov-Smirnov distance {accuracy['ks']:.4f}; largest error of the 2.5/50/97.5% quantiles"
         f" {accuracy['max_quantile_error']:.4f} (log OR)"

@@ -1,6 +1,6 @@
 """Exports for meta-analysts and for later analyses: the data in metafor's ``escalc`` layout
-(``likelihood.csv``), and a posterior turned into a prior file (TOML for ``fit --prior``, JSON in RBesT's
-mixture layout), plus tidy draws.
+(``likelihood.csv``, :mod:`bayes_rescue.outputs.escalc`), and a posterior turned into a prior file (TOML for
+``fit --prior``, JSON in RBesT's mixture layout), plus tidy draws.
 
 The text builders are pure functions (mixture + provenance -> text); :func:`write_atomic` writes a file
 through a temporary sibling and never replaces an existing file unless asked.
@@ -17,91 +17,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_rescue.data.counts import OVERALL, CountsData
 from bayes_rescue.errors import InputError
-
-#: metafor escalc defaults for 2x2 tables (R/escalc.r of metafor 5.0-1): add = 1/2, to = "only0".
-ESCALC_ADD = 0.5
-ESCALC_MEASURES = ("OR", "RR", "RD")
-ESCALC_COLUMNS = ("outcome", "subgroup", "level", "measure", "yi", "vi", "ai", "bi", "ci", "di", "n1i", "n2i")
-
-
-def _escalc_rows(ai: int, n1i: int, ci: int, n2i: int) -> dict[str, tuple[float, float, float]]:
-    """yi, vi and the amount added, per measure, for one 2x2 table (see :func:`escalc_table`)."""
-    bi, di = n1i - ai, n2i - ci
-    add = ESCALC_ADD if min(ai, bi, ci, di) == 0 else 0.0
-    a, b, c, d = ai + add, bi + add, ci + add, di + add
-    n1, n2 = a + b, c + d
-    p1, p2 = a / n1, c / n2
-    return {
-        "OR": (float(np.log(a * d / (b * c))), 1 / a + 1 / b + 1 / c + 1 / d, add),
-        "RR": (float(np.log(p1 / p2)), 1 / a - 1 / n1 + 1 / c - 1 / n2, add),
-        "RD": (p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, add),
-    }
-
-
-def escalc_table(data: CountsData) -> pd.DataFrame:
-    """The data's 2x2 tables as metafor's ``escalc(measure, ai, bi, ci, di)`` computes them with its defaults.
-
-    One row per outcome x subgroup (``level = "subgroup"``) and per outcome's crude pooled table over its
-    subgroups (``subgroup = "overall"``, ``level = "cohort"``), for each measure OR, RR and RD. An outcome
-    with one subgroup therefore has both rows, with the same counts: pool either the ``cohort`` rows (one
-    per outcome) or the ``subgroup`` rows, never both.
-
-    Mathematics (metafor 5.0-1, R/escalc.r, github.com/cran/metafor at commit 3d2ba39; defaults
-    ``add = 1/2, to = "only0", drop00 = FALSE, vtype = "LS"``; ``add`` is set to 0 by default only for the
-    measures AS, PHI, ZPHI, RTET, ZTET, IRSD, PAS, PFT, IRS, IRFT, so OR, RR **and RD** get it): with
-    ai = treated events, bi = treated non-events, ci = control events, di = control non-events, a table with
-    any zero cell has 0.5 added to all four cells (both yi and vi use the adjusted cells, escalc's
-    ``addyi = addvi = TRUE``); then n1 = ai + bi, n2 = ci + di, p1 = ai / n1, p2 = ci / n2 and
-
-    - OR: yi = log(ai di / (bi ci)), vi = 1/ai + 1/bi + 1/ci + 1/di;
-    - RR: yi = log(p1 / p2), vi = 1/ai - 1/n1 + 1/ci - 1/n2;
-    - RD: yi = p1 - p2, vi = p1 (1 - p1) / n1 + p2 (1 - p2) / n2.
-
-    The columns ``ai, bi, ci, di, n1i, n2i`` hold the observed (unadjusted) counts, as in the data frame
-    escalc returns; ``zero_cell_correction`` (after the escalc columns) holds the amount added (0 or 0.5).
-
-    Parameters
-    ----------
-    data
-        Validated counts.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`ESCALC_COLUMNS` then ``zero_cell_correction``.
-    """
-    cells = data.cells()
-    rows = []
-    for outcome in data.outcomes:
-        sub = cells[cells["outcome"] == outcome]
-        tables = [(r.subgroup, "subgroup", r.y_t, r.n_t, r.y_c, r.n_c) for r in sub.itertuples()]
-        tables.append((OVERALL, "cohort", sub["y_t"].sum(), sub["n_t"].sum(), sub["y_c"].sum(), sub["n_c"].sum()))
-        for subgroup, level, y_t, n_t, y_c, n_c in tables:
-            y_t, n_t, y_c, n_c = int(y_t), int(n_t), int(y_c), int(n_c)
-            values = _escalc_rows(y_t, n_t, y_c, n_c)
-            for measure in ESCALC_MEASURES:
-                yi, vi, add = values[measure]
-                rows.append(
-                    {
-                        "outcome": outcome,
-                        "subgroup": subgroup,
-                        "level": level,
-                        "measure": measure,
-                        "yi": yi,
-                        "vi": vi,
-                        "ai": y_t,
-                        "bi": n_t - y_t,
-                        "ci": y_c,
-                        "di": n_c - y_c,
-                        "n1i": n_t,
-                        "n2i": n_c,
-                        "zero_cell_correction": add,
-                    }
-                )
-    return pd.DataFrame(rows, columns=[*ESCALC_COLUMNS, "zero_cell_correction"])
-
+from bayes_rescue.outputs.escalc import (  # noqa: F401 - importable from here too (api.py, tests)
+    ESCALC_ADD,
+    ESCALC_COLUMNS,
+    ESCALC_MEASURES,
+    LIKELIHOOD_SUBSET_NOTE,
+    escalc_table,
+    rma_subset_code,
+    rma_subset_lines,
+)
 
 # --------------------------------------------------------------------------------------------------------------
 # A posterior as a prior
@@ -276,20 +201,54 @@ def prior_toml(mixture, prov: ExportProvenance, *, default_components=()) -> str
     return "\n".join(lines) + "\n"
 
 
+#: RBesT's reference scale written with every exported log-OR mixture (``sigma``, the sd of one observation
+#: in its normal-normal model): the unit-information sd of a logit at a 50% risk, 1 / sqrt(p (1 - p)) = 2.
+RBEST_SIGMA = 2.0
+RBEST_SIGMA_RATIONALE = (
+    "sigma = 2, the unit-information sd of a logit at a 50% risk (Fisher information p(1 - p) = 1/4 per patient),"
+    " the reference scale RBesT's own tests pair with normal mixtures on the logit scale of binomial data"
+    " (RBesT 1.8-2, tests/testthat/test-utils.R: mixnorm(..., sigma = 2), ess(..., family = binomial,"
+    " sigma = 2)); it lets ess() and robustify() run as they are. With it ess() counts units of information"
+    " 1/4: a log OR from two arms of n patients at a 50% risk has variance 8/n, so n per arm is about twice"
+    " that ESS (more when the risks are far from 50%). Set sigma(mix) yourself for another unit."
+)
+#: Why an exported mixture never has exactly three components in the JSON file.
+RBEST_K3_NOTE = (
+    "RBesT's read_mix_json (RBesT 1.8-2, R/mixjson.R) sets the attributes from jsonlite::fromJSON, whose"
+    " default simplification (jsonlite 2.0.1, R/simplify.R) turns the two dimnames vectors into a character"
+    " matrix when both have length 3, and R refuses a matrix as dimnames; a three-component mixture is"
+    " therefore written as four, its lightest component split into two halves of the same mean and sd"
+    " (the same distribution)."
+)
+
+
+def rbest_components(mixture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mixture's (weights, means, sds) as written to RBesT's JSON: as they are, except that exactly three
+    components become four, the lightest one split into two equal halves (the same distribution; see
+    :data:`RBEST_K3_NOTE`)."""
+    w, m, s = _mixture_arrays(mixture)
+    if len(w) != 3:
+        return w, m, s
+    j = int(np.argmin(w))
+    w = np.append(w, w[j] / 2)
+    w[j] /= 2
+    return w, np.append(m, m[j]), np.append(s, s[j])
+
+
 def prior_json(mixture, prov: ExportProvenance) -> str:
     """JSON text of the mixture in RBesT's layout, with the provenance.
 
     Layout: ``meta`` and ``comp`` are what ``RBesT::write_mix_json`` writes for a ``mixnorm`` (RBesT 1.8-2,
     R/mixjson.R: ``jsonlite::toJSON(list(meta = attributes(mix), comp = unclass(mix)))``; the matrix has
-    rows ``w, m, s`` and columns ``comp1..compK``, written row by row), so ``RBesT::read_mix_json(file)``
-    reads it back as a normal mixture (no reference scale ``sigma`` is set: give one before ``ess()``).
-    ``mixnorm`` repeats the matrix with its row and column names, ``r_code`` is the equivalent
-    ``RBesT::mixnorm(...)`` call, and ``bayes_rescue`` holds the provenance and accuracy.
+    rows ``w, m, s`` and columns ``comp1..compK``, written row by row), with the reference scale ``sigma``
+    (:data:`RBEST_SIGMA`) among the attributes, so ``RBesT::read_mix_json(file)`` reads it back as a normal
+    mixture on which ``ess()`` and ``robustify()`` run. A three-component mixture is written as four
+    (:func:`rbest_components`, :data:`RBEST_K3_NOTE`): RBesT's reader cannot read K = 3. ``mixnorm`` repeats
+    the matrix with its row and column names, ``r_code`` is the equivalent ``RBesT::mixnorm(...)`` call, and
+    ``bayes_rescue`` holds the provenance and accuracy.
 
-    Not checked in R here (no R on the build machine). One caveat follows from jsonlite's defaults: with
-    exactly three components, ``fromJSON`` simplifies the two equally long ``dimnames`` vectors into a
-    character matrix, which ``read_mix_json`` cannot set as dimnames (RBesT's own files have the same
-    layout); evaluating its ``r_code`` string in R works for any number of components.
+    Not read in R here (no R on the build machine): the tests replay ``read_mix_json`` and jsonlite's
+    simplification from their sources on every file this writes.
 
     Parameters
     ----------
@@ -303,7 +262,7 @@ def prior_json(mixture, prov: ExportProvenance) -> str:
     str
         The JSON text (floats at full precision).
     """
-    w, m, s = _mixture_arrays(mixture)
+    w, m, s = rbest_components(mixture)
     k = len(w)
     cols = [f"comp{j + 1}" for j in range(k)]
     matrix = [w.tolist(), m.tolist(), s.tolist()]
@@ -315,14 +274,18 @@ def prior_json(mixture, prov: ExportProvenance) -> str:
             "class": ["normMix", "mix"],
             "likelihood": ["normal"],
             "link": ["identity"],
+            "sigma": [RBEST_SIGMA],
         },
         "comp": matrix,
         "mixnorm": {"rownames": ["w", "m", "s"], "colnames": cols, "matrix": matrix},
-        "r_code": f'RBesT::mixnorm({r_args}, param = "ms")',
+        "r_code": f'RBesT::mixnorm({r_args}, sigma = {_float(RBEST_SIGMA)}, param = "ms")',
         "bayes_rescue": {
             "name": exported_prior_name(prov),
             "scale": f"log odds ratio of the event '{prov.outcome}' (treatment vs control)",
             "criterion": CRITERION.format(k=prov.max_components),
+            "reference_scale": RBEST_SIGMA_RATIONALE,
+            "components_fitted": len(mixture.weights),
+            **({"components_note": RBEST_K3_NOTE} if len(mixture.weights) == 3 else {}),
             "note": (
                 "The posterior includes the run's prior and data: using it as a prior for the same patients, or"
                 " chaining it with a prior from the same trials, counts that evidence twice."
