@@ -324,3 +324,23 @@ def test_sensitivity_tables_print_no_raw_nan():
     out = tipping_text(tips)
     assert "NaN" not in out and "nan" not in out and out.count("n/a") == 2
     assert "mortality" in out and "whole cohort" in out
+
+
+def test_status_lines_of_all_priors_with_bias_within_100_columns(tmp_path):
+    """``fit --prior all --bias``: the 'fitting ...' line of 14 fits (222 columns before) and the 'results
+    written to' line wrap within 100 columns and keep every fit name and file name whole."""
+    from bayes_rescue.outputs.console import export_heading, fitting_line, written_line
+
+    names = [p.name for p in resolve_priors("all")]
+    names += [f"{n}+bias-observational" for n in names]
+    text = fitting_line(names, "hierarchical")
+    assert max(len(x) for x in text.splitlines()) <= 100 and text.startswith("fitting 14 fits (hierarchical):")
+    assert all(f"'{n}'" in text.split() or f"'{n}'," in text.split() for n in names)
+    files = ["bias_curve.csv", "bias_tipping.csv", "draws.csv", "figures/", "manifest.json", "report.html"] * 3
+    out = written_line(tmp_path / "chen2025-all-hierarchical-20260101T000000Z", files)
+    assert max(len(x) for x in out.splitlines()) <= 100 and "report.html)" in out
+    head = export_heading("mrs_0_2", "sub_b", labels=_own().labels, prior="skeptical", n_draws=4000)
+    assert head == (
+        "posterior log OR of functional independence (mRS 0-2), older patients (mrs_0_2/sub_b) (prior"
+        "\n    'skeptical', 4000 draws):"
+    )

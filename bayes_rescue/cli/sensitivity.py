@@ -261,11 +261,12 @@ def tipping_text(tips, *, labels=None, names=None) -> str:
     def num(x, spec: str) -> str:
         return "n/a" if x != x else format(x, spec)
 
-    right = {"level", "skeptical sd", "its prior ESS (patients)", "centre OR"}
+    right = {"level", "skeptical sd", "ESS (patients)", "centre OR"}
     wraps = {"subgroup": 22, "sd status": 20}
     lines = wrap(
-        "skeptical sd: the sd of the N(0, sd) prior under which P(benefit) falls to the level; centre OR: the"
-        " most pessimistic prior centre (as an odds ratio) that still reaches it (tipping.csv)",
+        "skeptical sd: the sd of the N(0, sd) prior under which P(benefit) falls to the level; ESS (patients):"
+        " its prior effective sample size; centre OR: the most pessimistic prior centre (as an odds ratio) that"
+        " still reaches the level (tipping.csv)",
         indent="",
     )
     for outcome, part in tips.groupby("outcome", sort=False):
@@ -274,7 +275,7 @@ def tipping_text(tips, *, labels=None, names=None) -> str:
                 "subgroup": names.subgroup(outcome, r["subgroup"], raw=False),
                 "level": f"{r['level']:g}",
                 "skeptical sd": num(r.get("tipping_sd", float("nan")), ".3g"),
-                "its prior ESS (patients)": num(r.get("tipping_sd_ess_patients", float("nan")), ".3g"),
+                "ESS (patients)": num(r.get("tipping_sd_ess_patients", float("nan")), ".3g"),
                 "centre OR": num(r.get("tipping_centre_or", float("nan")), ".3g"),
                 "sd status": str(r.get("sd_status", "")),
             }

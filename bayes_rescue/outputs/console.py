@@ -94,7 +94,8 @@ def render_table(
 ) -> list[str]:
     """Rows of strings (column heading -> cell) as a text table, two spaces between columns.
 
-    Columns in ``wrap_widths`` wrap their text (and heading) at that width (a name is never cut). The
+    Columns in ``wrap_widths`` wrap their text (and heading) at that width, or wider where a table that fits
+    in ``width`` leaves room (a name is never cut). The
     ``keys`` columns are repeated in every part when the table is wider than ``width``: the other columns
     continue in further tables below. ``right`` columns are right aligned.
     """
@@ -111,6 +112,12 @@ def render_table(
             widths[c] = min(wrap_widths[c], max(len(x) for x in [c, *cells]))
         else:
             widths[c] = max(len(x) for x in [c, *cells])
+    slack = width - (sum(widths.values()) + 2 * (len(cols) - 1))
+    for c in wrap_widths:  # a table that fits: its wrapping columns grow into the room left, to wrap less
+        if c in widths and slack > 0:
+            grow = min(slack, max(len(x) for x in [c, *(r[c] for r in rows)]) - widths[c])
+            widths[c] += max(0, grow)
+            slack -= max(0, grow)
     parts: list[list[str]] = []
     current: list[str] = []
     base = sum(widths[k] + 2 for k in keys)
@@ -361,3 +368,10 @@ def check_text(table: pd.DataFrame, *, labels: Labels | None = None, width: int 
             )
         out += wrap(text, width)
     return "\n".join(out)
+
+
+def export_heading(outcome: str, subgroup: str, *, labels: Labels | None, prior: str, n_draws: int) -> str:
+    """The first line of ``export``: whose posterior log OR is approximated, in labels (the raw
+    ``outcome/subgroup`` once, in parentheses, as ``--outcome`` / ``--subgroup`` take it)."""
+    where = w.with_name(w.estimand_label(outcome, subgroup, labels), f"{outcome}/{subgroup}")
+    return wrap_text(f"posterior log OR of {where} (prior '{w.prior_label(prior)}', {n_draws} draws):")
