@@ -96,7 +96,7 @@ def _synthetic_summary(data, priors, *, bias: str = "none", seed: int = 3) -> pd
         table.insert(0, "bias", bias)
         table.insert(0, "prior", prior.name)
         table["rhat_max"], table["ess_bulk_min"], table["ess_tail_min"] = 1.001, 3000.0, 2500.0
-        table["rd_psense_diagnosis"] = "-"
+        table["rd_psense_diagnosis"] = "ok"
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
 
@@ -141,7 +141,7 @@ def test_fit_console_direction_phrases_and_prior_data_conflict():
     assert "fewer deaths within 90 days with drug X than with placebo" in flat
     assert "events" not in flat
     warning = [x for x in text.split("\nWARNING")[1:]]
-    assert len(warning) == 1
+    assert len(warning) == 1 and "note:" not in text  # "ok" rows say nothing
     assert "skeptical prior: potential prior-data conflict" in " ".join(warning[0].split())
     assert "functional independence (mRS 0-2), whole cohort" in " ".join(warning[0].split())
     assert max(len(x) for x in text.splitlines()) <= 100

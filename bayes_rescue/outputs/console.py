@@ -275,7 +275,7 @@ def psense_warnings(table: pd.DataFrame, *, labels: Labels | None = None, width:
     if "rd_psense_diagnosis" not in table.columns:
         return []
     out = []
-    flagged = table[table["rd_psense_diagnosis"].map(lambda d: isinstance(d, str) and d.strip() not in ("", "-"))]
+    flagged = table[table["rd_psense_diagnosis"].map(lambda d: isinstance(d, str) and d.strip() not in ("", "-", "ok"))]
     for (prior, diagnosis), part in flagged.groupby(["prior", "rd_psense_diagnosis"], sort=False):
         where = "; ".join(w.estimand_label(r["outcome"], r["subgroup"], labels) for _, r in part.iterrows())
         kind = "WARNING" if "conflict" in diagnosis else "note"
