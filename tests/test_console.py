@@ -123,6 +123,9 @@ def test_fit_console_all_priors_with_bias_in_the_users_labels():
     assert ">0.999" in text and " 1.000" not in text and " 0.000" not in text
     assert "min tail" in text and "min bulk" in text and "ESS" in text
     assert "drug X - placebo" in text and "functional independence (mRS 0-2) (mrs_0_2)" in text
+    flat = " ".join(text.split())
+    assert "Under the map_late prior, functional independence (mRS 0-2), whole cohort" in flat
+    assert "Under the map_late prior, adjusted for the bias model observational, death within 90 days" in flat
     for prior in priors:  # every prior: rows in both tables of both outcomes, twice (unadjusted and adjusted)
         assert sum(line.startswith(prior.name + " ") for line in text.splitlines()) >= 2 * 2 * 4
 

@@ -230,7 +230,7 @@ def describe(
     for _, r in table[table["level"] == "cohort"].iterrows():
         label = names.outcome(r["outcome"], raw=False)
         text = (
-            f"Under the {w.prior_label(r['prior'])} prior, {label}, whole cohort: risk difference"
+            f"Under the {_under(r['prior'], r.get('bias'))}, {label}, whole cohort: risk difference"
             f" {100 * r['rd_median']:+.1f} percentage points ({level}% ETI {100 * r[f'rd_{pct}_lb']:+.1f} to"
             f" {100 * r[f'rd_{pct}_ub']:+.1f}); probability of benefit"
             f" ({w.benefit_meaning(r['direction'], label, treatment=treatment, control=control)})"
@@ -269,6 +269,12 @@ def diagnostics_lines(table: pd.DataFrame, *, width: int = CONSOLE_WIDTH) -> lis
     ]
 
 
+def _under(prior: str, bias: str | None) -> str:
+    """``skeptical prior`` or ``skeptical prior, adjusted for the bias model observational``."""
+    adjusted = isinstance(bias, str) and bias not in ("", "none")
+    return f"{w.prior_label(prior)} prior" + (f", adjusted for the bias model {bias}" if adjusted else "")
+
+
 def psense_warnings(table: pd.DataFrame, *, labels: Labels | None = None, width: int = CONSOLE_WIDTH) -> list[str]:
     """One warning line per prior and power-scaling diagnosis of the RD (``rd_psense_diagnosis``, e.g.
     "potential prior-data conflict"), naming the estimands it concerns; none where the column is absent."""
@@ -277,10 +283,11 @@ def psense_warnings(table: pd.DataFrame, *, labels: Labels | None = None, width:
     out = []
     flagged = table[table["rd_psense_diagnosis"].map(lambda d: isinstance(d, str) and d.strip() not in ("", "-", "ok"))]
     for (prior, diagnosis), part in flagged.groupby(["prior", "rd_psense_diagnosis"], sort=False):
+        bias = part["bias"].iloc[0] if "bias" in part else None
         where = "; ".join(w.estimand_label(r["outcome"], r["subgroup"], labels) for _, r in part.iterrows())
         kind = "WARNING" if "conflict" in diagnosis else "note"
         text = (
-            f"{kind}: power-scaling sensitivity, under the {w.prior_label(prior)} prior: {diagnosis} for the"
+            f"{kind}: power-scaling sensitivity, under the {_under(prior, bias)}: {diagnosis} for the"
             f" risk difference of {where} (rd_prior_sensitivity and rd_likelihood_sensitivity in summary.csv)."
         )
         out += wrap(text, width)
