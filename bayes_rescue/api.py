@@ -92,12 +92,11 @@ class Result:
 
     def describe(self) -> str:
         """The console table and one sentence per cohort-level row."""
-        treatment = self.data.labels.arm("treatment")
         parts = []
         for bias, table in self.summary.groupby("bias", sort=False):  # unadjusted first, then each bias model
             if bias != "none":
                 parts.append(f"ADJUSTED for the bias model '{bias}' (a non-randomised comparison; see Bias):")
-            parts.append(describe(table, mcids=self.mcids, treatment=treatment))
+            parts.append(describe(table, mcids=self.mcids, labels=self.data.labels))
         return "\n\n".join(parts)
 
     def draws(self) -> pd.DataFrame:
@@ -371,7 +370,7 @@ def fit(
     summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in each], ignore_index=True)
     result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)
     if tipping_levels and any(s.bias is not None for s in specs):
-        result.bias_curve, result.bias_tipping = _bias_tipping(specs, tipping_levels)
+        result.bias_curve, result.bias_tipping = _bias_tipping(specs, tipping_levels, settings)
     return result
 
 

@@ -154,23 +154,23 @@ def test_reference_fit_failing_the_gate_is_retried_at_the_higher_target_accept(d
     once at ``retry_target_accept``, as :func:`bayes_rescue.inference.sampling.fit` does, and PSIS then
     serves the points.
     Without the retry one divergence in the reference run sent every grid point to NUTS."""
-    from bayes_rescue.analyses import reweighting
     from bayes_rescue.analyses.sensitivity import REFERENCE_SD, ImportanceReweighter, grid_prior
+    from bayes_rescue.inference import diagnostics
 
     seen: list[float] = []
-    real = reweighting.diagnose_effects
+    real = diagnostics.diagnose_effects
 
-    def failing_first(eff, stats_, target_accept):
+    def failing_first(eff, stats_, target_accept, **kw):
         seen.append(target_accept)
-        diag = real(eff, stats_, target_accept)
+        diag = real(eff, stats_, target_accept, **kw)
         if len(seen) == 1:
             stats_ = stats_.copy(deep=True)
             stats_["diverging"][0, 0] = True  # one divergence: the gate fails
-            diag = real(eff, stats_, target_accept)
+            diag = real(eff, stats_, target_accept, **kw)
             assert not diag.passed
         return diag
 
-    monkeypatch.setattr(reweighting, "diagnose_effects", failing_first)
+    monkeypatch.setattr(diagnostics, "diagnose_effects", failing_first)
     settings = SamplerSettings(draws=1500, tune=500, chains=4, seed=4)
     ref = ImportanceReweighter(data, "independent", settings=settings)
     assert seen == [settings.target_accept, settings.retry_target_accept]

@@ -135,8 +135,12 @@ def test_independent_cells_sharing_a_bias_fall_back_to_the_share_of_draws(cohort
     by = curve.set_index(["outcome", "subgroup"])
     assert (by.loc["mrs_0_2", "estimator"] == "indicator").all()
     assert by.loc[("mortality", "overall"), "estimator"] == "rao-blackwell"
-    shares = by.loc["mrs_0_2", "p_benefit"].to_numpy() * 400
-    np.testing.assert_allclose(shares, np.round(shares), atol=1e-9)
+    # 400 draws, or the retry's multiple of them (a point failing the gate is refitted with more draws)
+    from bayes_rescue.analyses.sensitivity import RETRY_MAX_FACTOR
+
+    p = by.loc["mrs_0_2", "p_benefit"].to_numpy()
+    counts = [400 * f for f in range(1, RETRY_MAX_FACTOR + 1)]
+    assert any(np.allclose(p * n, np.round(p * n), atol=1e-9) for n in counts)
 
 
 def test_sweep_honours_seed_and_draws(cohort):

@@ -22,8 +22,9 @@ the MCSE of P(benefit) there over the curve's slope (``tipping_bias_mean_mcse``)
 cohort (skeptical prior, observational bias model, mortality, L = 0.5): 0.43 against 0.427 by quadrature,
 where the former grid of indicator means on 4000 draws gave 0.522. Outcomes the estimator cannot integrate
 (several cells sharing one bias in the ``independent`` model) fall back to the plain share of draws with
-benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other, with one retry at the
-higher target acceptance when it diverged (``diagnostics_passed`` per grid point in the curve table).
+benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other (every sampled parameter), with one retry
+(:func:`~bayes_rescue.analyses.sensitivity.retry_settings`: more draws at the higher target acceptance) when it
+fails (``diagnostics_passed`` per grid point in the curve table).
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bayes_rescue.analyses.sensitivity import retry_settings
 from bayes_rescue.analyses.tipping_estimate import p_benefit_summary, posterior_names
 from bayes_rescue.data.counts import CountsData
-from bayes_rescue.inference.derived import effects
-from bayes_rescue.inference.diagnostics import diagnose_effects
-from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, _nuts_raw
+from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, sample_gated
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.estimands import estimands
 from bayes_rescue.model.spec import ModelSpec
@@ -78,19 +78,19 @@ def bias_curve(
     """P(benefit) of every estimand at every bias mean of ``grid`` (benefit scale), with its Monte Carlo error
     and each point's diagnostics: columns ``outcome, subgroup, bias_mean, p_benefit, p_benefit_mcse,
     estimator, diagnostics_passed``. Every grid point is fitted with ``settings`` (its seed: common random
-    numbers along the curve; its draws and chains); a point whose fit diverged (in the pooled model, typically
-    once) is refitted once at ``settings.retry_target_accept``, as a fit is."""
+    numbers along the curve; its draws and chains); a point whose fit fails the gate (in the pooled model
+    typically one divergence, or a tail ESS just short) is refitted once with
+    :func:`~bayes_rescue.analyses.sensitivity.retry_settings`."""
     cache = DEFAULT_CACHE if cache is None else cache
     est = estimands(ModelSpec(data, prior, kind))
     rows = []
     for m in grid:
         spec = ModelSpec(data, prior, kind, bias=with_bias_mean(bias, data.outcomes, m))
-        for target_accept in (settings.target_accept, settings.retry_target_accept):  # the gate's one retry
-            posterior, stats_ = _nuts_raw(spec, settings, target_accept, cache, names=posterior_names(spec))
-            diag = diagnose_effects(effects(posterior, spec), stats_, target_accept)
-            passed = diag.passed
-            if passed or diag.divergences == 0:  # a higher acceptance helps divergences, not a short ESS
-                break
+        posterior, _, diag = sample_gated(spec, settings, cache=cache, names=posterior_names(spec))
+        if not diag.passed:  # the sweeps' one retry: more draws at the retry acceptance, as sensitivity does
+            again = retry_settings(settings, min(diag.min_ess_bulk, diag.min_ess_tail))
+            posterior, _, diag = sample_gated(spec, again, cache=cache, names=posterior_names(spec))
+        passed = diag.passed
         for e, p in zip(est.itertuples(), p_benefit_summary(posterior, spec), strict=True):
             rows.append(
                 {"outcome": e.outcome, "subgroup": e.subgroup, "bias_mean": float(m), **p, "diagnostics_passed": passed}

@@ -22,9 +22,9 @@ from scipy import special
 
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.inference.derived import effects
-from bayes_rescue.inference.diagnostics import ESS_MIN, diagnose_effects
+from bayes_rescue.inference.diagnostics import ESS_MIN
 from bayes_rescue.inference.psense import effect_log_prior_by_outcome
-from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, _nuts_raw
+from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, sample_gated
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.estimands import benefit_sign, estimands, prob_column
 from bayes_rescue.model.spec import ModelSpec
@@ -118,9 +118,10 @@ class ImportanceReweighter:
         names = ("baseline", "delta", "mu_log_or") if kind == "hierarchical" else ("baseline", "delta")
         cache = DEFAULT_CACHE if cache is None else cache
         for target_accept in (settings.target_accept, settings.retry_target_accept):  # the gate's one retry
-            self.posterior, sample_stats = _nuts_raw(self.spec, settings, target_accept, cache, names=names)
+            self.posterior, _, self.diagnostics = sample_gated(
+                self.spec, settings, target_accept=target_accept, cache=cache, names=names
+            )
             eff = effects(self.posterior, self.spec)
-            self.diagnostics = diagnose_effects(eff, sample_stats, target_accept)
             if self.diagnostics.passed:
                 break
         self.est = estimands(self.spec)

@@ -44,8 +44,9 @@ from bayes_rescue.analyses.reweighting import (  # noqa: F401 - PARETO_K_MAX, RE
     grid_prior,
 )
 from bayes_rescue.data.counts import CountsData
-from bayes_rescue.inference.diagnostics import ESS_MIN, diagnose_effects
-from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, sample_posterior
+from bayes_rescue.inference.derived import effects
+from bayes_rescue.inference.diagnostics import ESS_MIN
+from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, sample_gated
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.estimands import estimands
 from bayes_rescue.model.spec import ModelSpec
@@ -88,13 +89,13 @@ def _point_rows(
     cache: ModelCache,
 ) -> list[dict]:
     spec = ModelSpec(data, prior, kind)
-    eff, stats = sample_posterior(spec, settings, cache)
-    diag = diagnose_effects(eff, stats, settings.target_accept)
+    posterior, _, diag = sample_gated(spec, settings, cache=cache)
+    eff = effects(posterior, spec)
     attempts = 1
     if not diag.passed:  # adaptive: one retry with more draws (retry_settings), at the retry acceptance
         settings = retry_settings(settings, min(diag.min_ess_bulk, diag.min_ess_tail))
-        eff, stats = sample_posterior(spec, settings, cache)
-        diag = diagnose_effects(eff, stats, settings.target_accept)
+        posterior, _, diag = sample_gated(spec, settings, cache=cache)
+        eff = effects(posterior, spec)
         attempts = 2
     worst = _worst_per_estimand(diag)
     est = estimands(spec)

@@ -36,6 +36,7 @@ __all__ = [
     "diagnose",
     "fit",
     "fit_many",
+    "sample_gated",
     "sample_posterior",
     "sample_raw",
     "sample_tree",
@@ -99,6 +100,29 @@ def sample_posterior(
     names = ("baseline", "delta", "bias") if spec.bias is not None else ("baseline", "delta")
     posterior, sample_stats = sample_raw(spec, settings, cache=cache, names=names)
     return effects(posterior, spec), sample_stats
+
+
+def sample_gated(
+    spec: ModelSpec,
+    settings: SamplerSettings,
+    *,
+    target_accept: float | None = None,
+    cache: ModelCache | None = None,
+    names: tuple[str, ...] = ("baseline", "delta"),
+) -> tuple[xr.Dataset, xr.Dataset, Diagnostics]:
+    """A sweep point: :func:`sample_raw` of ``names`` and of every free parameter of the model, and the gate
+    (:func:`~bayes_rescue.inference.diagnostics.diagnose_effects`) on the reported RD and log OR and on every
+    free parameter, as a full fit is gated. Returns the draws of ``names`` and of the free parameters, the
+    divergence flags and the diagnostics."""
+    from bayes_rescue.inference.diagnostics import diagnose_effects
+    from bayes_rescue.model.equations import free_parameter_names
+
+    free = free_parameter_names(spec)
+    wanted = tuple(dict.fromkeys((*names, "baseline", "delta", *free)))
+    posterior, sample_stats = sample_raw(spec, settings, target_accept=target_accept, cache=cache, names=wanted)
+    ta = settings.target_accept if target_accept is None else target_accept
+    diagnostics = diagnose_effects(effects(posterior, spec), sample_stats, ta, posterior=posterior[list(free)])
+    return posterior, sample_stats, diagnostics
 
 
 def _sample_once(
