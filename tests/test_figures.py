@@ -330,7 +330,7 @@ def test_headline_figure_mcid_lines_and_legend_outside(tmp_path, captured):
     _, fig, _, renderer = captured[-1]
     panels = [ax for ax in fig.axes if ax.get_visible()]
     titles = {ax.get_title(loc="left") for ax in panels}
-    assert "mRS 0-2 at 90 days: mild anterior circulation" in titles
+    assert "mRS 0-2 at 90 days\nmild anterior circulation" in titles
     assert not any("mrs_0_2" in t for t in titles)
     for ax in panels:
         mcid = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "mcid")

@@ -111,15 +111,28 @@ def with_styles(frame, column: str = "prior"):
 
 def legend_width(names: Sequence[str], size_pt: float = 7.0) -> float:
     """Inches a one-column legend of ``names`` needs (a line sample and the longest name at ``size_pt``)."""
-    longest = max((len(str(n)) for n in names), default=0)
+    longest = max((len(series_label(n)) for n in names), default=0)
     return 0.45 + 0.55 * size_pt / 72 * longest
 
 
 def legend_right(fig, handles, names, *, width_in: float) -> None:
-    """A legend in a column on the right of the axes, outside the data: ``width_in`` inches kept for it."""
+    """A legend in a column on the right of the axes, outside the data and the panel titles, from the top:
+    ``width_in`` inches kept for it (:func:`legend_height` says how tall the figure must be to hold it)."""
     fig.subplots_adjust(right=1 - width_in / fig.get_figwidth())
     if handles:
-        fig.legend(handles, names, loc="center left", bbox_to_anchor=(1 - (width_in - 0.05) / fig.get_figwidth(), 0.5))
+        x = 1 - (width_in - 0.05) / fig.get_figwidth()
+        fig.legend(handles, [series_label(n) for n in names], loc="upper left", bbox_to_anchor=(x, 1.0))
+
+
+def legend_height(n_entries: int, size_pt: float = 7.0) -> float:
+    """Inches a one-column legend of ``n_entries`` needs (matplotlib's default spacing, 1.5 lines each)."""
+    return 0.2 + n_entries * 1.5 * size_pt / 72
+
+
+def series_label(name: str) -> str:
+    """A fit's name for a legend: ``neutral+bias-observational`` -> ``neutral + bias (observational)``."""
+    base, sep, rest = str(name).partition("+bias-")
+    return f"{base} + bias ({rest})" if sep else str(name)
 
 
 def _results(result) -> list:

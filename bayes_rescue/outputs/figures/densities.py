@@ -21,6 +21,7 @@ from bayes_rescue.outputs.figures.base import (
     balanced_columns,
     effect_axis_limits,
     finish,
+    legend_height,
     legend_right,
     legend_width,
     subplots,
@@ -87,6 +88,7 @@ def plot_benefit_curve(
         handles, names = axes[0, 0].get_legend_handles_labels()
         _legend_above(fig, [], [], 1, top_in=0.45)
         if len(priors) > 1:  # a column on the right, outside the panels and their titles
+            fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.3))
             legend_right(fig, handles, names, width_in=legend_width(names))
         fig.subplots_adjust(hspace=0.9, wspace=0.12)
         return finish(fig, axes, path, formats)
@@ -198,7 +200,7 @@ def plot_prior_posterior(
             ax.axvline(0, color="k", lw=0.6)
             ax.set_xlim(*effect_axis_limits(spans, margin=0.02 if len(priors) == 1 else 0.1))
             ax.set_ylim(0, None)
-            ax.set_title(f"{labels.outcome(o)}: whole cohort", loc="left")
+            ax.set_title(f"{labels.outcome(o)}\nwhole cohort", loc="left")
             ax.set_xlabel("risk difference (percentage points)")
             ax.set_ylabel("density (per percentage point)")
             _annotate_favours(ax, part["direction"].iloc[0], labels)
@@ -208,10 +210,11 @@ def plot_prior_posterior(
 
             handles += [Line2D([], [], color="0.3", lw=1.1), Line2D([], [], color="0.3", lw=0.6, alpha=0.45)]
             names += ["posterior (bold)", "prior (thin, faint)"]
-            _legend_above(fig, [], [], 1, top_in=0.3)
+            fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.9))
+            _legend_above(fig, [], [], 1, top_in=0.45)
             legend_right(fig, handles, names, width_in=legend_width(names))
         else:
-            _legend_above(fig, handles, names, 5, top_in=0.45)
+            _legend_above(fig, handles, names, 5, top_in=0.6)
         fig.subplots_adjust(wspace=0.3)
         return finish(fig, axes, path, formats)
 
@@ -288,7 +291,7 @@ def plot_headline(
                 ax.axvline(100 * sign * m, color="0.35", lw=0.7, ls=(0, (1, 1.5)), gid="mcid")
             ax.set_xlim(lo, hi)
             ax.set_ylim(0, None)
-            ax.set_title(f"{labels.outcome(o)}: {labels.subgroup(o, s)}", loc="left", fontsize=7.5)
+            ax.set_title(f"{labels.outcome(o)}\n{labels.subgroup(o, s)}", loc="left", fontsize=7.5)
             ax.set_xlabel("risk difference (percentage points)")
             ax.set_yticks([])
             _annotate_favours(ax, part["direction"].iloc[0], labels)
@@ -304,7 +307,8 @@ def plot_headline(
             handles, names = [], []
         handles += [Patch(color="#009E73", alpha=0.15), Line2D([], [], color="0.35", lw=0.7, ls=(0, (1, 1.5)))]
         names += ["benefit side", "MCID " + ", ".join(f"{100 * m:g}" for m in mcids) + " points" if mcids else "MCID"]
+        fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.3))
         height = fig.get_figheight()
-        fig.subplots_adjust(top=1 - 0.3 / height, hspace=1.2, wspace=0.12, bottom=0.6 / height)
+        fig.subplots_adjust(top=1 - 0.45 / height, hspace=1.3, wspace=0.12, bottom=0.6 / height)
         legend_right(fig, handles, names, width_in=legend_width(names))
         return finish(fig, axes, path, formats)
