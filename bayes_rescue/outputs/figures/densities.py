@@ -253,6 +253,12 @@ def headline_data(result, *, mcids: Sequence[float] = (0.05, 0.1), n_grid: int =
     return with_styles(pd.concat(rows, ignore_index=True))
 
 
+def _prob_text(p: float) -> str:
+    """``= 0.976``; never ``= 1.000`` or ``= 0.000`` (``> 0.999``, ``< 0.001``)."""
+    text = f"{p:.3f}"
+    return "> 0.999" if text == "1.000" else "< 0.001" if text == "0.000" else f"= {text}"
+
+
 def plot_headline(
     data: pd.DataFrame, path: Path | None = None, *, labels: Labels | None = None, formats: Sequence[str] | None = None
 ):
@@ -280,8 +286,9 @@ def plot_headline(
                 if len(priors) == 1:
                     ax.fill_between(x, y, where=sign * x >= 0, color=g["colour"].iloc[0], alpha=0.25, lw=0)
                     ax.text(
-                        0.02 if sign < 0 else 0.98, 0.95, f"P(benefit) = {g['p_benefit'].iloc[0]:.3f}",
+                        0.02 if sign < 0 else 0.98, 0.95, f"P(benefit) {_prob_text(g['p_benefit'].iloc[0])}",
                         transform=ax.transAxes, ha="left" if sign < 0 else "right", va="top",
+                        bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
                     )  # fmt: skip
                 spans += list(_density_range(x, y))
             lo, hi = effect_axis_limits(spans, margin=0.05)
@@ -307,8 +314,13 @@ def plot_headline(
             handles, names = [], []
         handles += [Patch(color="#009E73", alpha=0.15), Line2D([], [], color="0.35", lw=0.7, ls=(0, (1, 1.5)))]
         names += ["benefit side", "MCID " + ", ".join(f"{100 * m:g}" for m in mcids) + " points" if mcids else "MCID"]
-        fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.3))
-        height = fig.get_figheight()
-        fig.subplots_adjust(top=1 - 0.45 / height, hspace=1.3, wspace=0.12, bottom=0.6 / height)
-        legend_right(fig, handles, names, width_in=legend_width(names))
+        if len(priors) == 1:  # two entries: a row above the panels
+            _legend_above(fig, handles, names, len(names), top_in=0.75)
+            height = fig.get_figheight()
+            fig.subplots_adjust(hspace=1.3, wspace=0.2, bottom=0.6 / height)
+        else:
+            fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.3))
+            height = fig.get_figheight()
+            fig.subplots_adjust(top=1 - 0.45 / height, hspace=1.3, wspace=0.12, bottom=0.6 / height)
+            legend_right(fig, handles, names, width_in=legend_width(names))
         return finish(fig, axes, path, formats)
