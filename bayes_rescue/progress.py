@@ -34,6 +34,10 @@ _enabled: bool = True
 _console: Any = None  # rich.console.Console, made on first use
 _progress: Any = None  # the rich Progress on screen while a task is open
 _open: int = 0
+#: Widest a progress line grows (columns), however wide the terminal; a longer label wraps, never cut.
+WIDTH = 100
+#: Widest the label column grows before the label wraps onto a further line.
+LABEL_WIDTH = 56
 
 
 def configure(*, enabled: bool | None = None, console: Any = None) -> None:
@@ -87,6 +91,7 @@ def _noop(n: int = 1) -> None:
 
 def _start():
     from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Column
     from rich.text import Text
 
     class Count(ProgressColumn):
@@ -101,8 +106,10 @@ def _start():
     console = _get_console()
     progress = Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
+        # at most LABEL_WIDTH columns, a longer label folded onto further lines (a name is never cut), so that
+        # a line stays within WIDTH: spinner 1 + label 56 + bar 20 + count 11 + time 7 + padding 4 = 99
+        TextColumn("{task.description}", table_column=Column(max_width=LABEL_WIDTH, overflow="fold")),
+        BarColumn(bar_width=20),
         Count(),
         TimeElapsedColumn(),
         console=console,

@@ -59,3 +59,27 @@ def test_bundled_cohort_statements():
 def test_agreement_respects_printed_precision():
     assert agrees(0.00965, "0.010") and not agrees(0.00707, "0.010")
     assert agrees(0.00707, "0.01") and not agrees(0.0139, "0.031")
+
+
+def test_check_console_speaks_the_papers_labels():
+    """The check statements in the bundled file's labels (Chen et al. 2025, PMID 40535629: rescue EVT 13/17 vs
+    medical management 6/19 in the mild anterior-circulation subgroup; 15/20 vs 8/23 overall), each raw name
+    once in parentheses at its first mention, the verdicts as in describe_check, every line <= 100 columns."""
+    import re
+
+    from bayes_rescue.outputs.console import check_text
+
+    data = load_counts("bundled:chen2025")
+    text = check_text(check_table(data), labels=data.labels)
+    flat = " ".join(text.split())
+    assert flat.startswith(
+        "mRS 0-2 at 90 days (mrs_0_2), mild anterior circulation (mild_anterior): rescue EVT 13/17 (76.5%) vs"
+        " medical management 6/19 (31.6%), RD +44.9 percentage points"
+    )
+    assert "mRS 0-2 at 90 days, whole cohort: rescue EVT 15/20 (75.0%) vs medical management 8/23 (34.8%)" in flat
+    assert "reported P=0.031 DOES NOT match any crude test" in flat
+    assert "reported P=0.010 AGREES with: Fisher exact." in flat
+    for name in ("mrs_0_2", "mild_anterior"):
+        assert len(re.findall(rf"\({name}\)", text)) == 1 and len(re.findall(rf"\b{name}\b", text)) == 1
+    assert text.count("(mortality)") == 1  # the word itself is in its label, "mortality at 90 days"
+    assert max(len(x) for x in text.splitlines()) <= 100

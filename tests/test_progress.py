@@ -122,3 +122,21 @@ def test_cli_quiet_switches_progress_off(tmp_path, capsys):
     assert main(["check"]) == 0
     assert progress._enabled is True
     capsys.readouterr()
+
+
+def test_a_progress_line_stays_within_100_columns_and_keeps_its_label():
+    """On a 160-column terminal every drawn line is at most 100 columns (issue 21), and a label longer than
+    its column wraps: every word of it is drawn, none cut (no ellipsis)."""
+    import re
+
+    buf = io.StringIO()
+    progress.configure(console=Console(file=buf, force_terminal=True, width=160, color_system=None))
+    label = "tipping bias (" + ", ".join(f"enthusiastic+bias-observational-{i}" for i in range(4)) + ")"
+    with progress.task(label, total=12345) as advance:
+        advance(12000)
+    lines = [x.rstrip() for x in re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", buf.getvalue()))]
+    lines = [x for x in lines if x.strip()]
+    assert lines and max(len(x) for x in lines) <= 100
+    drawn = " ".join(lines)
+    assert all(word in drawn for word in label.split()) and "\u2026" not in drawn
+    assert "12000/12345" in drawn

@@ -90,3 +90,28 @@ def test_newcombe_published_example():
     assert (round(d, 4), round(lo, 4), round(hi, 4)) == (0.2, 0.0524, 0.3339)
     lo, hi = wilson(81, 263)
     assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
+
+
+def test_point_nnt_only_where_the_interval_excludes_no_effect():
+    """The NNT rule (issue 21; Altman, BMJ 1998;317:1309): 1 / |RD| by hand. A benefit RD of 0.20 with
+    interval (0.10, 0.30) is NNTB 5.0 (1/0.2), interval 1/0.3 = 3.3 to 1/0.1 = 10.0; an interval through 0
+    shows no point NNT: the report's null mortality effect (median RD 0.0035, 1/0.0035 = 285.7) must not
+    print 'NNTB 285.7'; an interval touching 0 passes through no effect too."""
+    assert nnt_text(0.1, 0.3, rd_benefit_median=0.2) == "NNTB 5.0 (NNTB 3.3 to 10.0)"
+    assert nnt_text(-0.3, -0.1, rd_benefit_median=-0.2) == "NNTH 5.0 (NNTH 3.3 to 10.0)"
+    crossing = nnt_text(-0.1, 0.125, rd_benefit_median=0.0035)
+    assert crossing == "NNTB 8.0 to inf to NNTH 10.0" and "285.7" not in crossing
+    assert nnt_text(0.0, 0.25, rd_benefit_median=0.1) == "NNTB 4.0 to inf to NNTH inf"
+    assert nnt_text(0.1, 0.3) == "NNTB 3.3 to 10.0"  # no median: the interval alone (summary.csv's nnt_eti95)
+
+
+def test_nnt_display_of_a_summary_row_in_the_outcomes_direction():
+    """For a lower-is-better outcome the benefit RD is -RD: RD -0.20 (-0.30, -0.10) is NNTB 5.0 (3.3 to 10.0),
+    by hand as above; the same RD for a higher-is-better outcome is harm (NNTH)."""
+    from bayes_rescue.outputs.tables import nnt_display
+
+    row = {"direction": "lower", "rd_median": -0.2, "rd_eti95_lb": -0.3, "rd_eti95_ub": -0.1}
+    assert nnt_display(row) == "NNTB 5.0 (NNTB 3.3 to 10.0)"
+    assert nnt_display({**row, "direction": "higher"}) == "NNTH 5.0 (NNTH 3.3 to 10.0)"
+    null = {"direction": "lower", "rd_median": -0.0035, "rd_eti95_lb": -0.125, "rd_eti95_ub": 0.1}
+    assert nnt_display(null) == "NNTB 8.0 to inf to NNTH 10.0"

@@ -18,17 +18,19 @@ def add_parser(sub) -> None:
 
 
 def cmd_check(args) -> int:
-    from bayes_rescue.data.check import check_table, describe_check
+    from bayes_rescue.data.check import check_table
     from bayes_rescue.data.counts import load_counts
     from bayes_rescue.outputs import rundir
+    from bayes_rescue.outputs.console import check_text, wrap_text
 
     if args.out is not None:  # before any work
         rundir.refuse_existing(args.out, overwrite=args.overwrite, field="--out", probe=True)
-    table = check_table(load_counts(args.data))
-    print(describe_check(table))
+    data = load_counts(args.data)
+    table = check_table(data)
+    print(check_text(table, labels=data.labels))
     if args.out is not None:
         out = rundir.atomic_write(args.out, table.to_csv(index=False), overwrite=args.overwrite, field="--out")
-        print(f"\ntable written to {out}")
+        print("\n" + wrap_text(f"table written to {out}"))
     return 0
 
 

@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from bayes_rescue.outputs.console import wrap_text
     from bayes_rescue.outputs.report import write_report
 
     target = args.out if args.out is not None else args.run_dir / "report.html"
@@ -26,7 +27,7 @@ def cmd_report(args) -> int:
     if target.exists() and not args.overwrite:
         raise InputError("already exists; pass --overwrite to replace it", source=target, field="--out")
     path = write_report(args.run_dir, target)
-    print(f"report written to {path}")
+    print(wrap_text(f"report written to {path}"))
     return 0
 
 

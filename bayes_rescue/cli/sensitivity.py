@@ -138,6 +138,7 @@ def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
     from bayes_rescue.inference.settings import SamplerSettings
     from bayes_rescue.model.estimands import prob_column
     from bayes_rescue.outputs import rundir
+    from bayes_rescue.outputs.console import written_line
     from bayes_rescue.outputs.figures import plot_heatmaps
     from bayes_rescue.versions import package_versions
 
@@ -196,45 +197,93 @@ def _grid_and_write(args, argv: list[str], data, target: Path) -> int:
             "versions": package_versions(),
         }
         rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
-    overall = grid[grid["subgroup"] == "overall"]
-    for outcome, part in overall.groupby("outcome", sort=False):
-        print(f"\n{data.labels.outcome(outcome)}, whole cohort: P(benefit), robust weight {args.robust[0]:g}")
-        print("rows: prior SD; columns: prior centre (log OR, benefit direction)")
-        table = part[part["robust"] == args.robust[0]].pivot(index="sd", columns="centre_benefit", values="p_benefit")
-        print(probability_grid_text(table))
-    if tips is not None:
-        print("\nreverse-Bayes tipping points:")
-        print(tipping_text(tips))
-    print(
-        f"\nworst diagnostics over the grid: max R-hat {worst['max_rhat']:.4f}, min ESS {worst['min_ess']:.0f},"
-        f" max divergences {worst['max_divergences']}, points failing the gate {worst['points_failing_gate']}"
-    )
+    print(sensitivity_text(grid, tips, data, robust=args.robust[0], worst=worst))
     if worst["points_failing_gate"]:
         print(
             "WARNING: some grid points failed the diagnostics gate; see grid.csv (diagnostics_passed)", file=sys.stderr
         )
     figs = ", ".join(f"heatmap_*.{f}" for f in args.figure_format)
     files = f"grid.csv, {figs}, manifest.json" if tips is None else f"grid.csv, tipping.csv, {figs}, manifest.json"
-    print(f"\nresults written to {target}/ ({files})")
+    print("\n" + written_line(target, files.split(", ")))
     return 0
+
+
+def sensitivity_text(grid, tips, data, *, robust: float, worst: dict) -> str:
+    """The console output of ``sensitivity``: per outcome, the cohort's P(benefit) over the grid, the
+    tipping points and the worst diagnostics, in the data file's labels within 100 columns."""
+    from bayes_rescue.outputs import wording
+    from bayes_rescue.outputs.console import Names, wrap
+
+    names = Names(data.labels)
+    lines = []
+    overall = grid[grid["subgroup"] == "overall"]
+    for outcome, part in overall.groupby("outcome", sort=False):
+        label = names.outcome(outcome, raw=False)
+        direction = wording.direction_phrase(data.directions[outcome], label)
+        lines += ["", *wrap(f"{names.outcome(outcome)}, whole cohort: P(benefit), robust weight {robust:g}")]
+        lines += wrap(f"rows: prior SD; columns: prior centre (log OR towards benefit: {direction})")
+        table = part[part["robust"] == robust].pivot(index="sd", columns="centre_benefit", values="p_benefit")
+        lines.append(probability_grid_text(table))
+    if tips is not None:
+        lines += ["", "Reverse-Bayes tipping points:", tipping_text(tips, names=names)]
+    worst_text = (
+        f"worst diagnostics over the grid: max R-hat {worst['max_rhat']:.4f}, min ESS (bulk or tail)"
+        f" {worst['min_ess']:.0f}, max divergences {worst['max_divergences']}, points failing the gate"
+        f" {worst['points_failing_gate']}"
+    )
+    lines += ["", *wrap(worst_text)]
+    return "\n".join(lines)
 
 
 def probability_grid_text(table) -> str:
     """A pivot table of probabilities (rows: prior SD; columns: prior centre) as text, every cell by
     :func:`~bayes_rescue.outputs.tables.format_probability` (``n/a`` where a point has no value)."""
-    from bayes_rescue.outputs.tables import format_probability
+    from bayes_rescue.outputs.console import render_table
+    from bayes_rescue.outputs.wording import format_probability
 
-    width = 8
-    head = "SD \\ centre".ljust(12) + "".join(f"{c:>{width}g}" for c in table.columns)
-    rows = [f"{idx:<12g}" + "".join(f"{format_probability(v):>{width}}" for v in row) for idx, row in table.iterrows()]
-    return "\n".join([head, *rows])
+    first = "SD \\ centre"
+    rows = [
+        {first: f"{idx:g}", **{f"{c:g}": format_probability(v) for c, v in zip(table.columns, row, strict=True)}}
+        for idx, row in table.iterrows()
+    ]
+    right = set(rows[0]) - {first} if rows else set()
+    return "\n".join(render_table(rows, keys=[first], right=right, wrap_widths={first: len(first)}))
 
 
-def tipping_text(tips) -> str:
-    """The tipping-point table as text; a point that was not found is ``n/a`` (its ``sd_status`` says why)."""
-    cols = ["outcome", "subgroup", "level", "tipping_sd", "tipping_sd_ess_patients", "tipping_centre_or", "sd_status"]
-    frame = tips[[c for c in cols if c in tips.columns]]
-    return frame.to_string(index=False, na_rep="n/a", float_format=lambda x: f"{x:.3g}")
+def tipping_text(tips, *, labels=None, names=None) -> str:
+    """The tipping-point table as text, per estimand in the data file's labels (a raw name once, in
+    parentheses, unless ``names``, the output's :class:`~bayes_rescue.outputs.console.Names`, showed it
+    already); a point that was not found is ``n/a`` (its status says why)."""
+    from bayes_rescue.outputs.console import Names, block_heading, render_table, wrap
+
+    names = names if names is not None else Names(labels)
+
+    def num(x, spec: str) -> str:
+        return "n/a" if x != x else format(x, spec)
+
+    right = {"level", "skeptical sd", "ESS (patients)", "centre OR"}
+    wraps = {"subgroup": 22, "sd status": 20}
+    lines = wrap(
+        "skeptical sd: the sd of the N(0, sd) prior under which P(benefit) falls to the level; ESS (patients):"
+        " its prior effective sample size; centre OR: the most pessimistic prior centre (as an odds ratio) that"
+        " still reaches the level (tipping.csv)",
+        indent="",
+    )
+    for outcome, part in tips.groupby("outcome", sort=False):
+        rows = [
+            {
+                "subgroup": names.subgroup(outcome, r["subgroup"], raw=False),
+                "level": f"{r['level']:g}",
+                "skeptical sd": num(r.get("tipping_sd", float("nan")), ".3g"),
+                "ESS (patients)": num(r.get("tipping_sd_ess_patients", float("nan")), ".3g"),
+                "centre OR": num(r.get("tipping_centre_or", float("nan")), ".3g"),
+                "sd status": str(r.get("sd_status", "")),
+            }
+            for _, r in part.iterrows()
+        ]
+        lines += ["", *block_heading(names, outcome, part["subgroup"])]
+        lines += render_table(rows, keys=["subgroup"], right=right, wrap_widths=wraps)
+    return "\n".join(lines)
 
 
 def run(args, argv: list[str]) -> int:

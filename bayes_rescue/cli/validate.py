@@ -89,7 +89,9 @@ def _simulate_and_write(args, argv: list[str], out: Path, counts, data, prior) -
     from bayes_rescue.analyses.parallel import dask_map
     from bayes_rescue.analyses.validation import N_RANK_DRAWS, sbc, sbc_map, uniformity
     from bayes_rescue.outputs import rundir
+    from bayes_rescue.outputs.console import wrap_text
     from bayes_rescue.outputs.figures import plot_ranks
+    from bayes_rescue.outputs.wording import parameter_label, with_name
     from bayes_rescue.versions import package_versions
 
     t0 = time.perf_counter()
@@ -110,14 +112,39 @@ def _simulate_and_write(args, argv: list[str], out: Path, counts, data, prior) -
             "versions": package_versions(),
         }
         rundir.write_json(tmp / "manifest.json", {**meta, "files": rundir.file_hashes(tmp)})
-    print(tests.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    labels = data.labels if data is not None else None
+    print(uniformity_text(tests, labels))
     diverged = int((ranks["divergences"] > 0).sum())
     print(
-        f"\n{args.sims} simulations in {time.perf_counter() - t0:.0f} s; simulations with divergences: {diverged};"
-        f" Bonferroni level {level:.2g}; written to {out}/"
+        "\n"
+        + wrap_text(
+            f"{args.sims} simulations in {time.perf_counter() - t0:.0f} s; simulations with divergences: {diverged};"
+            f" Bonferroni level {level:.2g}; written to {out}/"
+        )
     )
     failed = tests[tests["p_value"] < level]
     if len(failed) or diverged > 0.01 * args.sims:
-        print("SBC FAILED: " + ", ".join(failed["quantity"]), file=sys.stderr)
+        names = ", ".join(with_name(parameter_label(q, labels), q) for q in failed["quantity"])
+        print(wrap_text("SBC FAILED: " + (names or "divergences in more than 1% of the simulations")), file=sys.stderr)
         return 1
     return 0
+
+
+def uniformity_text(tests, labels=None) -> str:
+    """The uniformity tests for people: each quantity by its label, its raw name after it in parentheses
+    (the column of ranks.csv), with the chi-square statistic, its degrees of freedom and P."""
+    from bayes_rescue.outputs.console import render_table
+    from bayes_rescue.outputs.wording import parameter_label, with_name
+
+    rows = [
+        {
+            "quantity": with_name(parameter_label(r["quantity"], labels), r["quantity"]),
+            "chi-square": f"{r['chi2']:.4g}",
+            "df": f"{r['df']:d}",
+            "P": f"{r['p_value']:.4g}",
+        }
+        for _, r in tests.iterrows()
+    ]
+    return "\n".join(
+        render_table(rows, keys=["quantity"], right={"chi-square", "df", "P"}, wrap_widths={"quantity": 70})
+    )

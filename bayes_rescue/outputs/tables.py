@@ -1,4 +1,5 @@
-"""Effect summaries: a tidy table (machine-readable) and text (for people), built from raw draws.
+"""Effect summaries: a tidy table (machine-readable), built from raw draws; its text for people is
+:mod:`bayes_rescue.outputs.console` (``describe``, importable from here too).
 
 Columns of the summary table (one row per prior x outcome x estimand):
 
@@ -10,7 +11,8 @@ Columns of the summary table (one row per prior x outcome x estimand):
   (median and interval only);
 - ``nnt_kind`` (``NNTB``/``NNTH``, the side of the median), ``nnt_median`` (1 / |median RD|) and
   ``nnt_eti95`` (text; an interval whose RD interval crosses 0 is written as
-  ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309);
+  ``NNTB a to inf to NNTH b``, Altman BMJ 1998;317:1309, doi 10.1136/bmj.317.7168.1309; for people,
+  :func:`~bayes_rescue.outputs.wording.nnt_display` adds the point NNT only where the interval excludes 0);
 - ``p_benefit``: P(RD on the beneficial side of 0), counted on the log OR (same sign, no underflow to 0);
   ``p_benefit_ge_<m>``: P(benefit >= m) for each MCID m;
   ``p_harm``: P(RD on the harmful side of 0); ``p_rope``: P(|RD| < rope);
@@ -29,24 +31,20 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rescue.model.estimands import benefit_sign, prob_column
+from bayes_rescue.outputs.console import (  # noqa: F401 - the console's text, importable from here as before
+    CONSOLE_WIDTH,
+    NAME_WIDTHS,
+    describe,
+    psense_warnings,
+    render_table,
+    tipping_bias_text,
+    truncate,
+)
+from bayes_rescue.outputs.wording import format_probability, nnt_display, nnt_text  # noqa: F401
 
 CI_PROB = 0.95
 DEFAULT_MCIDS = (0.05, 0.10)
 DEFAULT_ROPE = 0.02
-
-
-def nnt_text(rd_benefit_lb: float, rd_benefit_ub: float) -> str:
-    """Altman's NNT interval from the interval of the benefit-oriented RD (positive = benefit)."""
-
-    def inv(x: float) -> str:
-        return "inf" if x == 0 else f"{1 / abs(x):.1f}"
-
-    lb, ub = rd_benefit_lb, rd_benefit_ub
-    if lb > 0:
-        return f"NNTB {inv(ub)} to {inv(lb)}"
-    if ub < 0:
-        return f"NNTH {inv(lb)} to {inv(ub)}"
-    return f"NNTB {inv(ub)} to inf to NNTH {inv(lb)}"
 
 
 def _eti(x: np.ndarray, prob: float = CI_PROB) -> tuple[float, float]:
@@ -151,138 +149,3 @@ def draws_table(result) -> pd.DataFrame:
         }
     )
     return frame
-
-
-#: Width of the console output (characters).
-CONSOLE_WIDTH = 100
-#: Widest name columns of the console tables; longer names end in an ellipsis.
-NAME_WIDTHS = {"prior": 12, "outcome": 12, "subgroup": 14}
-
-
-def format_probability(p: float, digits: int = 3) -> str:
-    """A probability for people: ``digits`` decimals, but never a rounded certainty.
-
-    A value that would print as 1.000 prints as ``>0.999``, one that would print as 0.000 (including an
-    exact 0, which from a finite number of draws only says the probability is small) as ``<0.001``;
-    a missing value (NaN, None) as ``n/a``.
-    """
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    step = 10.0**-digits
-    if p >= 1 - step / 2:
-        return f">{1 - step:.{digits}f}"
-    if p < step / 2:
-        return f"<{step:.{digits}f}"
-    return f"{p:.{digits}f}"
-
-
-def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters, ending in an ellipsis when cut."""
-    text = str(text)
-    return text if len(text) <= width else text[: max(0, width - 1)] + "\u2026"
-
-
-def _render(rows: list[dict[str, str]], right: set[str], *, width: int = CONSOLE_WIDTH) -> list[str]:
-    """Rows of strings as a text table (two spaces between columns). The name columns (prior, outcome,
-    subgroup) are repeated in every part when the table is wider than ``width``: the other columns
-    wrap into further tables below."""
-    if not rows:
-        return []
-    cols = list(rows[0])
-    keys = [c for c in cols if c in NAME_WIDTHS]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
-    parts, current = [], []
-    base = sum(widths[k] + 2 for k in keys)
-    used = base
-    for c in cols:
-        if c in keys:
-            continue
-        if current and used + widths[c] + 2 > width:
-            parts.append(current)
-            current, used = [], base
-        current.append(c)
-        used += widths[c] + 2
-    parts.append(current)
-    lines = []
-    for i, part in enumerate(parts):
-        shown = keys + part
-
-        def cell(c: str, text: str) -> str:
-            return text.rjust(widths[c]) if c in right else text.ljust(widths[c])
-
-        head = "  ".join(cell(c, c) for c in shown).rstrip()
-        if i:
-            lines.append("")
-        lines += [head, "-" * len(head)]
-        lines += ["  ".join(cell(c, r[c]) for c in shown).rstrip() for r in rows]
-    return lines
-
-
-def describe(
-    table: pd.DataFrame,
-    *,
-    mcids: tuple[float, ...] = DEFAULT_MCIDS,
-    treatment: str = "treatment",
-    width: int = CONSOLE_WIDTH,
-) -> str:
-    """The fit for people, in lines of at most ``width`` characters: a table of effects (RD and NNT),
-    a table of probabilities and diagnostics, and one sentence per cohort-level row.
-
-    Names longer than :data:`NAME_WIDTHS` end in an ellipsis; probabilities are written by
-    :func:`format_probability`; the full numbers are in summary.csv. ``treatment`` names the treated arm
-    in the sentences (the counts file's arm label).
-    """
-    import textwrap
-
-    pct = (
-        next(c for c in table.columns if c.startswith("rd_eti") and c.endswith("_lb"))
-        .removeprefix("rd_")
-        .removesuffix("_lb")
-    )
-    level = pct.removeprefix("eti")
-
-    def names(r) -> dict[str, str]:
-        return {k: truncate(r[k], w) for k, w in NAME_WIDTHS.items()}
-
-    effects, probs = [], []
-    for _, r in table.iterrows():
-        effects.append(
-            {
-                **names(r),
-                f"RD, pp ({level}% ETI)": (
-                    f"{100 * r['rd_median']:+.1f} ({100 * r[f'rd_{pct}_lb']:+.1f}, {100 * r[f'rd_{pct}_ub']:+.1f})"
-                ),
-                f"NNT ({level}% ETI)": str(r[f"nnt_{pct}"]),
-            }
-        )
-        ess = min(r["ess_bulk_min"], r["ess_tail_min"])
-        probs.append(
-            {
-                **names(r),
-                "P(benefit)": format_probability(r["p_benefit"]),
-                **{f"P(>={100 * m:g}pp)": format_probability(r[prob_column("benefit", m)]) for m in mcids},
-                "P(harm)": format_probability(r["p_harm"]),
-                "R-hat": f"{r['rhat_max']:.3f}",
-                "ESS": "n/a" if not np.isfinite(ess) else f"{ess:.0f}",
-            }
-        )
-    right = {c for c in probs[0] if c not in NAME_WIDTHS} if probs else set()
-    lines = ["Effects: RD = risk difference, treatment - control, in percentage points (pp); median (interval)"]
-    lines += _render(effects, set(), width=width)
-    lines += ["", "Probabilities of benefit (in the outcome's own direction; pp = percentage points), diagnostics"]
-    lines += _render(probs, right, width=width)
-    lines.append("")
-    for _, r in table[table["level"] == "cohort"].iterrows():
-        better = "more" if r["direction"] == "higher" else "fewer"
-        text = (
-            f"[{r['prior']}] {r['outcome']}: risk difference {100 * r['rd_median']:+.1f} percentage points"
-            f" ({level}% ETI {100 * r[f'rd_{pct}_lb']:+.1f} to {100 * r[f'rd_{pct}_ub']:+.1f}); probability that"
-            f" {treatment} gives {better} events (benefit) = {format_probability(r['p_benefit'])}"
-            + "".join(
-                f", of a benefit >= {100 * m:g} points = {format_probability(r[prob_column('benefit', m)])}"
-                for m in mcids
-            )
-            + "."
-        )
-        lines += textwrap.wrap(text, width=width, subsequent_indent="    ", break_on_hyphens=False)
-    return "\n".join(lines)

@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import re
 
 from bayes_rescue.data.counts import OVERALL, Labels, benefit_sign
@@ -36,11 +37,15 @@ __all__ = [
     "estimand_label",
     "event_phrase",
     "favours",
+    "format_probability",
     "heading",
     "interval_heading",
     "mcid_heading",
     "mcid_phrase",
+    "nnt_display",
+    "nnt_text",
     "outcome_label",
+    "parameter_label",
     "prior_label",
     "subgroup_label",
     "with_name",
@@ -61,6 +66,15 @@ HEADINGS: dict[str, str] = {
     "divergences": "divergences",
     "nnt_kind": "NNT kind",
     "prior_p_benefit": "prior P(benefit)",
+}
+
+#: Model parameters for people (figures of the sampler's draws, ``validate``'s quantities).
+PARAMETER_NAMES: dict[str, str] = {
+    "mu_log_or": "mean log OR",
+    "tau_log_or": "SD of subgroup log ORs",
+    "delta": "log OR",
+    "baseline": "mean log odds of the arms",
+    "bias": "bias (log OR)",
 }
 
 # "mortality", "death(s)", "all-cause mortality", alone or followed by when it was counted ("at 90 days")
@@ -92,6 +106,20 @@ def arm_label(arm: str, labels: Labels | None = None) -> str:
 def estimand_label(outcome: str, subgroup: str, labels: Labels | None = None, *, sep: str = ", ") -> str:
     """``mRS 0-2 at 90 days, mild anterior circulation``: outcome and subgroup labels joined by ``sep``."""
     return f"{outcome_label(outcome, labels)}{sep}{subgroup_label(outcome, subgroup, labels)}"
+
+
+def parameter_label(parameter: str, labels: Labels | None = None, *, sep: str = ", ") -> str:
+    """``mu_log_or[mrs_0_2]`` -> ``mean log OR, mRS 0-2 at 90 days``; a cell ``outcome/subgroup`` gets both
+    labels; a parameter or item it does not know (a trial of the MAP meta-analysis) stays as it is. ``sep``
+    joins the parts (a line break for narrow panels)."""
+    name, _, item = parameter.partition("[")
+    item = item.removesuffix("]")
+    text = PARAMETER_NAMES.get(name, name)
+    if not item:
+        return text
+    outcome, _, subgroup = item.partition("/")
+    where = outcome_label(outcome, labels) + (f"{sep}{subgroup_label(outcome, subgroup, labels)}" if subgroup else "")
+    return f"{text}{sep}{where}"
 
 
 def with_name(label: str, name: str) -> str:
@@ -181,3 +209,55 @@ def heading(column: str) -> str:
         except ValueError:
             return column
     return column
+
+
+def format_probability(p: float | None, digits: int = 3) -> str:
+    """A probability for people: ``digits`` decimals, but never a rounded certainty.
+
+    A value that would print as 1.000 prints as ``>0.999``, one that would print as 0.000 (including an
+    exact 0, which from a finite number of draws only says the probability is small) as ``<0.001``;
+    a missing value (NaN, None) as ``n/a``.
+    """
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    step = 10.0**-digits
+    if p >= 1 - step / 2:
+        return f">{1 - step:.{digits}f}"
+    if p < step / 2:
+        return f"<{step:.{digits}f}"
+    return f"{p:.{digits}f}"
+
+
+def nnt_text(rd_benefit_lb: float, rd_benefit_ub: float, *, rd_benefit_median: float | None = None) -> str:
+    """Altman's NNT interval from the interval of the benefit-oriented RD (positive = benefit).
+
+    An interval on one side of no effect is ``NNTB a to b`` (or ``NNTH``); one that passes through no
+    effect (including one that touches 0) is ``NNTB a to inf to NNTH b`` (Altman, BMJ 1998;317:1309,
+    doi 10.1136/bmj.317.7168.1309). With ``rd_benefit_median`` the point NNT comes first,
+    ``NNTB 3.3 (NNTB 1.9 to 19.6)``, but only where the interval does not pass through no effect: there a
+    point NNT (``NNTB 284.6`` for a null effect) says nothing the interval does not, and misleads.
+    """
+
+    def inv(x: float) -> str:
+        return "inf" if x == 0 else f"{1 / abs(x):.1f}"
+
+    lb, ub = rd_benefit_lb, rd_benefit_ub
+    if lb > 0:
+        interval = f"NNTB {inv(ub)} to {inv(lb)}"
+    elif ub < 0:
+        interval = f"NNTH {inv(lb)} to {inv(ub)}"
+    else:
+        return f"NNTB {inv(ub)} to inf to NNTH {inv(lb)}"
+    if rd_benefit_median is None or not math.isfinite(rd_benefit_median) or rd_benefit_median == 0:
+        return interval
+    kind = "NNTB" if rd_benefit_median > 0 else "NNTH"
+    return f"{kind} {inv(rd_benefit_median)} ({interval})"
+
+
+def nnt_display(row, ci_prob: float = 0.95) -> str:
+    """The NNT of a summary row for people (:func:`nnt_text` with the point NNT where it means something),
+    from its ``direction``, ``rd_median`` and ``rd_eti<level>_lb/_ub`` (level from ``ci_prob``)."""
+    pct = f"eti{round(ci_prob * 100):d}"
+    sign = benefit_sign(row["direction"])
+    lo, hi = sign * float(row[f"rd_{pct}_lb"]), sign * float(row[f"rd_{pct}_ub"])
+    return nnt_text(min(lo, hi), max(lo, hi), rd_benefit_median=sign * float(row["rd_median"]))
