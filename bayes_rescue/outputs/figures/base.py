@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from bayes_rescue.data.counts import Labels, benefit_sign
+from bayes_rescue.data.counts import Labels
+from bayes_rescue.outputs.wording import favours
 
 MM = 1 / 25.4
 #: Figure widths (inches) of one and two journal columns (85 mm and 180 mm).
@@ -147,19 +148,6 @@ def _labels_of(results, labels: Labels | None) -> Labels:
         if isinstance(getattr(data, "labels", None), Labels):
             return data.labels
     return Labels()
-
-
-def favours(direction: str, labels: Labels | None = None) -> tuple[str, str]:
-    """The (left, right) captions of a risk-difference axis (treatment - control, negative on the left).
-
-    More events is better (``higher``): a positive RD favours treatment, so the right side reads
-    "Favours <treatment label>"; fewer events is better (``lower``, e.g. mortality): a negative RD favours
-    treatment, so the left side does.
-    """
-    labels = labels or Labels()
-    t, c = labels.arm("treatment"), labels.arm("control")
-    good = benefit_sign(direction) > 0
-    return (f"Favours {c}", f"Favours {t}") if good else (f"Favours {t}", f"Favours {c}")
 
 
 def _annotate_favours(ax, direction: str, labels: Labels) -> None:

@@ -12,6 +12,7 @@ from matplotlib.transforms import blended_transform_factory
 from bayes_rescue.data.counts import OVERALL, Labels
 from bayes_rescue.outputs.figures.base import (
     MIN_FONT_PT,
+    OKABE_ITO,
     WIDTH_DOUBLE,
     _annotate_favours,
     _legend_above,
@@ -134,7 +135,7 @@ def plot_forest(
                             -(y + dy),
                             xerr=[[med - lo], [hi - med]],
                             fmt=markers[k % len(markers)],
-                            color=f"C{k}",
+                            color=OKABE_ITO[k % len(OKABE_ITO)],
                             ms=3.5,
                             lw=1.0,
                             label=name if (s == layout[o][0] and pr == priors[0]) else None,

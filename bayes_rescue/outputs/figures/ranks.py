@@ -20,34 +20,13 @@ from bayes_rescue.outputs.figures.base import (
     finish,
     subplots,
 )
+from bayes_rescue.outputs.wording import PARAMETER_NAMES, parameter_label  # noqa: F401 (one home: wording)
 
 # -------------------------------------------------------------------------------------------- ranks
 
 #: Parameters in the rank plot of one prior, and (the effect parameters) of several priors.
 RANK_PARAMETERS = ("mu_log_or", "tau_log_or", "delta", "baseline")
 RANK_PARAMETERS_MANY = {"hierarchical": ("mu_log_or", "tau_log_or"), "independent": ("delta",)}
-#: Names for people of the model's parameters (the labeller of the rank plots).
-PARAMETER_NAMES = {
-    "mu_log_or": "mean log OR",
-    "tau_log_or": "SD of subgroup log ORs",
-    "delta": "log OR",
-    "baseline": "mean log odds of the arms",
-    "bias": "bias (log OR)",
-}
-
-
-def parameter_label(parameter: str, labels: Labels | None = None, *, sep: str = ", ") -> str:
-    """``mu_log_or[mrs_0_2]`` -> ``mean log OR, mRS 0-2 at 90 days``; a cell ``outcome/subgroup`` gets
-    both labels. ``sep`` joins the parts (a line break for narrow panels)."""
-    labels = labels or Labels()
-    name, _, item = parameter.partition("[")
-    item = item.rstrip("]")
-    text = PARAMETER_NAMES.get(name, name)
-    if not item:
-        return text
-    outcome, _, subgroup = item.partition("/")
-    where = labels.outcome(outcome) + (f"{sep}{labels.subgroup(outcome, subgroup)}" if subgroup else "")
-    return f"{text}{sep}{where}"
 
 
 def rank_data(

@@ -17,7 +17,7 @@ from bayes_rescue.outputs.report.basics import (
     fmt_ratio,
     mcid_columns,
 )
-from bayes_rescue.outputs.wording import direction_phrase, outcome_label, prior_label, subgroup_label
+from bayes_rescue.outputs.wording import direction_phrase, nnt_display, outcome_label, prior_label, subgroup_label
 
 #: Column groups per at-a-glance table: 3 fit within a 1280-pixel window beside the row names.
 GLANCE_GROUPS = 3
@@ -256,11 +256,8 @@ def results_table(summary: pd.DataFrame, labels: Labels | None = None) -> Table:
 
 
 def nnt_cell(r) -> str | tuple[str, str]:
-    """The NNT of a summary row: the point NNT with its interval where the RD interval excludes no effect;
-    only the interval (Altman's form, through infinity) where it passes through no effect, since a point
-    NNT there ("NNTB 284.6" for a null effect) says more than the data do."""
-    lb, ub, nnt = r.get("rd_eti95_lb"), r.get("rd_eti95_ub"), r.get("nnt_median")
-    interval = str(r.get("nnt_eti95", "–"))
-    if not (_finite(lb) and _finite(ub)) or float(lb) <= 0 <= float(ub) or not _finite(nnt):
-        return interval
-    return (f"{r.get('nnt_kind', '')} {float(nnt):.1f}", f"({interval})")
+    """The NNT of a summary row (:func:`bayes_rescue.outputs.wording.nnt_display`): the point NNT over its
+    interval where the RD interval excludes no effect; only Altman's interval where it passes through it."""
+    text = nnt_display(r)
+    point, sep, interval = text.partition(" (")
+    return (point, f"({interval}") if sep else text
