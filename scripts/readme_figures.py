@@ -84,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _run(["fit", "--out", str(tmp / "fit"), "--figure-format", "png"])
+        one, every = tmp / "chen2025-skeptical", tmp / "chen2025-all-priors-bias"  # folder names = report titles
+        _run(["fit", "--out", str(one), "--figure-format", "png"])
         for name in FIT_FIGURES:
-            written.append(_shrink(tmp / "fit" / "figures" / f"{name}.png", args.out / f"{name}.png", args.dpi))
-        written.append(_screenshot(tmp / "fit" / "report.html", args.out.parent / "report.png"))
-        _run(["fit", "--prior", "all", "--bias", "--out", str(tmp / "all"), "--figure-format", "png"])
+            written.append(_shrink(one / "figures" / f"{name}.png", args.out / f"{name}.png", args.dpi))
+        written.append(_screenshot(one / "report.html", args.out.parent / "report.png"))
+        _run(["fit", "--prior", "all", "--bias", "--out", str(every), "--figure-format", "png"])
         for name in FIT_FIGURES:
-            written.append(_shrink(tmp / "all" / "figures" / f"{name}.png", args.out / f"{name}_all.png", args.dpi))
-        written.append(_screenshot(tmp / "all" / "report.html", args.out.parent / "report_all.png"))
+            written.append(_shrink(every / "figures" / f"{name}.png", args.out / f"{name}_all.png", args.dpi))
+        written.append(_screenshot(every / "report.html", args.out.parent / "report_all.png"))
         if args.reports_only:
             for path in written:
                 print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(_shrink(tmp / "priors.png", args.out / "priors.png", args.dpi))
         _run(["sensitivity", "--no-tipping", "--out", str(tmp / "sens"), "--figure-format", "png"])
         written.append(_shrink(tmp / "sens" / "heatmap_p_benefit_robust0.png", args.out / "heatmap.png", args.dpi))
-        _run(["predict", str(tmp / "fit"), "--design", "rescue-end-low", "--n", "50:500:50", "--out",
+        _run(["predict", str(one), "--design", "rescue-end-low", "--n", "50:500:50", "--out",
               str(tmp / "pos.csv"), "--figure", str(tmp / "assurance.png")])  # fmt: skip
         written.append(_shrink(tmp / "assurance.png", args.out / "assurance.png", args.dpi))
         _run(["validate", "--sims", "100", "--out", str(tmp / "sbc")])  # the figure type only, not a validation
