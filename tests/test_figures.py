@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,8 @@ from bayes_rescue.outputs.figures import (
     plot_heatmaps,
     probability_caption,
 )
+
+matplotlib.use("Agg")  # the tests' back end (the package never chooses one)
 
 LABELS = Labels(
     outcomes={"mrs_0_2": "mRS 0-2 at 90 days", "mortality": "mortality at 90 days"},
@@ -341,3 +344,25 @@ def test_headline_figure_mcid_lines_and_legend_outside(tmp_path, captured):
     box = legend.get_window_extent(renderer)
     for ax in panels:
         assert not box.overlaps(ax.get_tightbbox(renderer))
+
+
+def test_priors_figure_numbers_from_its_data_function(tmp_path):
+    """priors_data: each bundled prior's log-OR density is exp(logpdf) of its spec (integrates to ~1 over
+    [-5, 5] by the trapezoid rule, the priors being well inside), one distinct colour per prior; plot_priors
+    draws those lines (returned as (fig, axes) without a path)."""
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.priors.spec import load_prior
+
+    data = load_counts("bundled:chen2025")
+    specs = [load_prior(n) for n in ("neutral", "skeptical", "enthusiastic", "pessimistic")]
+    frame = figures.priors_data(specs, data)
+    for (_, _), g in frame.groupby(["prior", "outcome"]):
+        assert np.trapezoid(g["density"], g["log_or"]) == pytest.approx(1.0, abs=2e-3)
+    assert frame.groupby("prior")["colour"].first().nunique() == 4
+    fig, axes = figures.plot_priors(specs, data)
+    drawn = {ln.get_label() for ln in axes[0, 0].lines}
+    assert {"neutral", "skeptical", "enthusiastic", "pessimistic"} <= drawn
+    assert len(fig.axes) == len(data.outcomes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

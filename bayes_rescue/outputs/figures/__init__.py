@@ -68,6 +68,7 @@ from bayes_rescue.outputs.figures.grid import (
     plot_assurance,
     plot_heatmaps,
     plot_priors,
+    priors_data,
     probability_caption,
 )
 from bayes_rescue.outputs.figures.ranks import (
@@ -92,6 +93,7 @@ __all__ = [
     "make_figures",
     "parameter_label", "percent_text", "plot_assurance", "plot_benefit_curve", "plot_forest", "plot_headline",
     "plot_heatmaps", "plot_prior_posterior", "plot_priors", "plot_rank", "plot_rank_many", "plot_ranks",
-    "prior_posterior_data", "probability_caption", "rank_data", "rank_data_many", "series_label", "series_styles",
+    "prior_posterior_data", "priors_data", "probability_caption", "rank_data", "rank_data_many", "series_label",
+    "series_styles",
     "submit_figures", "subplots", "summary_mcids", "warm_up", "with_styles",
 ]  # fmt: skip

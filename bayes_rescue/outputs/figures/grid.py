@@ -142,27 +142,44 @@ def plot_heatmaps(
 # ------------------------------------------------------------------------------------------- priors
 
 
+def priors_data(specs: list[PriorSpec], data: CountsData, grid: np.ndarray | None = None) -> pd.DataFrame:
+    """The priors figure's numbers: each prior's density of the log OR of each outcome (exp of the spec's
+    ``logpdf``) on ``grid`` (default 1001 points over [-5, 5]), with the outcome's ``direction`` and the
+    series' ``colour`` and ``linestyle`` (a robust or discounted prior dashed)."""
+    x = np.linspace(-5, 5, 1001) if grid is None else np.asarray(grid, float)
+    styles = series_styles([spec.name for spec in specs])
+    rows = []
+    for o in data.outcomes:
+        for spec in specs:
+            colour, style = styles[spec.name]
+            dashed = "_robust" in spec.name or "_disc" in spec.name
+            rows.append(
+                pd.DataFrame(
+                    {"prior": spec.name, "outcome": o, "direction": data.directions[o], "log_or": x,
+                     "density": np.exp(spec.effect_for(o).logpdf(x)), "colour": colour,
+                     "linestyle": "--" if dashed else style}
+                )
+            )  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
 def plot_priors(
     specs: list[PriorSpec], data: CountsData, path: Path | None = None, *, formats: Sequence[str] | None = None
 ):
-    """Density of every prior's log OR, one panel per outcome, with the favours captions (a positive log
-    OR of the outcome's event favours treatment when more events is better)."""
+    """Density of every prior's log OR (:func:`priors_data`), one panel per outcome, with the favours
+    captions (a positive log OR of the outcome's event favours treatment when more events is better)."""
     labels = data.labels
-    outcomes = data.outcomes
-    x = np.linspace(-5, 5, 1001)
-    styles = series_styles([spec.name for spec in specs])
+    frame = priors_data(specs, data)
+    outcomes = list(dict.fromkeys(frame["outcome"]))
     with _style():
         fig, axes = subplots(
             path, 1, len(outcomes), figsize=(WIDTH_SINGLE if len(outcomes) == 1 else WIDTH_DOUBLE, 2.6), squeeze=False
         )
         for ax, o in zip(axes[0], outcomes, strict=True):
             spans = []
-            for spec in specs:
-                colour, style = styles[spec.name]
-                if "_robust" in spec.name or "_disc" in spec.name:
-                    style = "--"
-                y = np.exp(spec.effect_for(o).logpdf(x))
-                ax.plot(x, y, style, color=colour, label=spec.name)
+            for pr, g in frame[frame["outcome"] == o].groupby("prior", sort=False):
+                x, y = g["log_or"].to_numpy(), g["density"].to_numpy()
+                ax.plot(x, y, g["linestyle"].iloc[0], color=g["colour"].iloc[0], label=pr)
                 spans += list(_density_range(x, y, 0.01))
             ax.axvline(0, color="k", lw=0.6)
             lo, hi = effect_axis_limits(spans, margin=0.02, step=0.5, bounds=(-5, 5))
