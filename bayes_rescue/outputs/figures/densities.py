@@ -24,6 +24,7 @@ from bayes_rescue.outputs.figures.base import (
     legend_height,
     legend_right,
     legend_width,
+    series_label,
     subplots,
     with_styles,
 )
@@ -210,9 +211,11 @@ def plot_prior_posterior(
 
             handles += [Line2D([], [], color="0.3", lw=1.1), Line2D([], [], color="0.3", lw=0.6, alpha=0.45)]
             names += ["posterior (bold)", "prior (thin, faint)"]
-            fig.set_figheight(max(fig.get_figheight(), legend_height(len(names)) + 0.9))
-            _legend_above(fig, [], [], 1, top_in=0.45)
-            legend_right(fig, handles, names, width_in=legend_width(names))
+            _legend_above(fig, [], [], 1, top_in=0.45)  # the panels keep the width; the legend goes below them
+            fig.subplots_adjust(bottom=0.75 / fig.get_figheight())
+            fig.legend(
+                handles, [series_label(n) for n in names], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3
+            )
         else:
             _legend_above(fig, handles, names, 5, top_in=0.6)
         fig.subplots_adjust(wspace=0.3)
