@@ -699,11 +699,14 @@ def _fourteen_fits(run: Path, tmp_path: Path) -> Path:
     return d
 
 
-def _measure(path: Path, tmp_path: Path, width: int = 1280) -> dict:
+def _measure(path: Path, tmp_path: Path, width: int = 1280, *, print_layout: bool = False) -> dict:
     """Load ``path`` in headless Chromium at ``width`` x 900 with every table-wrap's scrolling turned off
     (a wide table then widens the page) and a measuring script added (the copy drops the page's CSP to run
-    it): the page's scroll width and the right edge of every table."""
+    it): the page's scroll width and the right edge of every table. ``print_layout``: the page's print
+    styles applied on screen (``@media print`` made ``@media all``), to measure the printed layout."""
     html = path.read_text("utf-8")
+    if print_layout:
+        html = html.replace("@media print {", "@media all {")
     html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
     html = html.replace(".table-wrap { overflow-x: auto;", ".table-wrap { overflow: visible;")
     js = (
@@ -759,8 +762,9 @@ def test_fourteen_fits_at_a_glance_and_bias_section(run, tmp_path):
 
 
 def test_prints_to_pdf_with_pages(run, tmp_path):
-    """chromium --headless --print-to-pdf writes a PDF of the report (A4, from the page's print styles) with
-    several pages, whose text (pdftotext, if installed) holds the conclusion and the labels."""
+    """chromium --headless --print-to-pdf writes a PDF of the report (A4 landscape, from the page's print
+    styles) with several pages, whose text (pdftotext, if installed) holds the conclusion and the labels; in
+    the print layout (measured in Chromium) no table is wider than the printed line."""
     if _chromium() is None:
         pytest.skip("chromium not installed")
     page = write_report(run, tmp_path / "report.html")
@@ -775,6 +779,9 @@ def test_prints_to_pdf_with_pages(run, tmp_path):
     assert raw.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", raw))
     assert pages >= 3
+    # legible: every table fits the printed line, A4 landscape less 12 mm margins = 273 mm = 1032 CSS px
+    got = _measure(page, tmp_path, 1032, print_layout=True)
+    assert got["page"] <= 1032 and max(got["tables"]) <= 1032, (got["page"], max(got["tables"]))
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, timeout=60).stdout
         assert "Conclusion" in text and "mRS 0-2 at 90 days" in text
