@@ -661,6 +661,22 @@ def test_conclusion_first_then_warnings(run, html, tmp_path):
         assert ("prior-data conflict for mRS 0-2 at 90 days, other patients" in warn) is flagged
 
 
+def test_marginal_diagnostics_are_a_warning(run, tmp_path):
+    """A fit that passes the gate (ESS >= 1000, R-hat <= 1.01) but with a smallest ESS under 1.5 x 1000 is
+    'close to the gate' in the warnings box; with ESS 5000 and R-hat 1.001 it is not (both written here)."""
+    for ess, close in ((1200.0, True), (5000.0, False)):
+        d = copy_run(run, tmp_path, f"ess{ess:.0f}")
+        s = pd.read_csv(d / "summary.csv")
+        s["ess_bulk_min"], s["ess_tail_min"], s["rhat_max"], s["diagnostics_passed"] = ess, ess, 1.001, True
+        s.to_csv(d / "summary.csv", index=False)
+        m = json.loads((d / "manifest.json").read_text())
+        m["all_diagnostics_passed"] = True
+        (d / "manifest.json").write_text(json.dumps(m))
+        warn = _visible(parse(build_report(d)), "warnings")
+        assert ("Diagnostics close to the gate for skeptical" in warn) is close
+        assert ("smallest ESS 1200" in warn) is close
+
+
 def test_no_point_nnt_when_the_interval_passes_through_no_effect(run, html):
     """NNT rule (issue 21): the results show a point NNT only where the RD's 95% interval excludes 0;
     where it includes 0 the cell is Altman's interval alone."""
@@ -702,7 +718,8 @@ def _fourteen_fits(run: Path, tmp_path: Path) -> Path:
 def _measure(path: Path, tmp_path: Path, width: int = 1280, *, print_layout: bool = False) -> dict:
     """Load ``path`` in headless Chromium at ``width`` x 900 with every table-wrap's scrolling turned off
     (a wide table then widens the page) and a measuring script added (the copy drops the page's CSP to run
-    it): the page's scroll width and the right edge of every table. ``print_layout``: the page's print
+    it): the page's scroll width, the right edge of every table and the top of the first at-a-glance table.
+    ``print_layout``: the page's print
     styles applied on screen (``@media print`` made ``@media all``), to measure the printed layout."""
     html = path.read_text("utf-8")
     if print_layout:
@@ -711,8 +728,9 @@ def _measure(path: Path, tmp_path: Path, width: int = 1280, *, print_layout: boo
     html = html.replace(".table-wrap { overflow-x: auto;", ".table-wrap { overflow: visible;")
     js = (
         "<script>window.addEventListener('load',function(){var w=[];document.querySelectorAll('table')"
-        ".forEach(function(t){w.push(t.getBoundingClientRect().right)});document.body.setAttribute('data-sw',"
-        "JSON.stringify({page:document.documentElement.scrollWidth,tables:w}))});</script>"
+        ".forEach(function(t){w.push(t.getBoundingClientRect().right)});var g=document.querySelector('table.glance');"
+        "document.body.setAttribute('data-sw',JSON.stringify({page:document.documentElement.scrollWidth,tables:w,"
+        "glance_top:g?g.getBoundingClientRect().top:null}))});</script>"
     )
     probe = tmp_path / f"{path.stem}.measure.html"
     probe.write_text(html.replace("</body>", js + "</body>"), "utf-8")
@@ -728,14 +746,21 @@ def _measure(path: Path, tmp_path: Path, width: int = 1280, *, print_layout: boo
 
 def test_no_table_wider_than_a_1280_window(run, tmp_path):
     """In headless Chromium at 1280 x 900, the page's scroll width is <= 1280 and every table ends inside
-    the window, for the one-prior report and a 14-fit one; control: a report with a 2000-px table added
-    measures wider, so the check can fail."""
+    the window, and the at-a-glance table starts on the first screen (its top above 900 - 150 px, room for
+    its header and a row), for the one-prior report and a 14-fit one that passed the gate (a failure banner
+    would come first); control: a report with a 2000-px
+    table added measures wider, so the check can fail."""
     if _chromium() is None:
         pytest.skip("chromium not installed")
-    for d in (run, _fourteen_fits(run, tmp_path)):
+    for d in (copy_run(run, tmp_path, "one"), _fourteen_fits(run, tmp_path)):
+        summary = pd.read_csv(d / "summary.csv")  # a run that passed the gate: no failure banner above
+        summary.assign(diagnostics_passed=True).to_csv(d / "summary.csv", index=False)
+        m = json.loads((d / "manifest.json").read_text())
+        (d / "manifest.json").write_text(json.dumps({**m, "all_diagnostics_passed": True}))
         page = write_report(d, tmp_path / f"{d.name}.html")
         got = _measure(page, tmp_path)
         assert got["page"] <= 1280 and max(got["tables"]) <= 1280, (d.name, got["page"], max(got["tables"]))
+        assert got["glance_top"] is not None and got["glance_top"] < 900 - 150, (d.name, got["glance_top"])
     wide = tmp_path / "wide.html"
     wide.write_text(
         page.read_text("utf-8").replace(
