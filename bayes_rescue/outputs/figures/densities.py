@@ -213,9 +213,7 @@ def plot_prior_posterior(
             names += ["posterior (bold)", "prior (thin, faint)"]
             _legend_above(fig, [], [], 1, top_in=0.45)  # the panels keep the width; the legend goes below them
             fig.subplots_adjust(bottom=0.75 / fig.get_figheight())
-            fig.legend(
-                handles, [series_label(n) for n in names], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3
-            )
+            fig.legend(handles, [series_label(n) for n in names], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3)
         else:
             _legend_above(fig, handles, names, 5, top_in=0.6)
         fig.subplots_adjust(wspace=0.3)
