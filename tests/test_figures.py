@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,8 @@ from bayes_rescue.outputs.figures import (
     plot_heatmaps,
     probability_caption,
 )
+
+matplotlib.use("Agg")  # the tests' back end (the package never chooses one)
 
 LABELS = Labels(
     outcomes={"mrs_0_2": "mRS 0-2 at 90 days", "mortality": "mortality at 90 days"},
@@ -104,17 +107,21 @@ def test_colour_bar_label_in_words():
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Every figure passed to figures._save, kept open for inspection (then saved as usual)."""
+    """Every figure passed to figures.base._save (where every plot_* saves), kept open for inspection (then
+    saved as usual)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     figs = []
-    original = figures._save
+    original = figures.base._save
 
     def keep(fig, path, formats=None):
+        FigureCanvasAgg(fig)  # a saved figure is a plain Figure: give it a canvas that draws
         fig.canvas.draw()
         texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")) if t.get_text()]
         figs.append((path, fig, texts, fig.canvas.get_renderer()))
         return original(fig, path, formats)
 
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(figures.base, "_save", keep)
     return figs
 
 
@@ -152,7 +159,7 @@ def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
     results = [_fake_result("neutral", 1), _fake_result("skeptical", 2, shift=-0.5)]
     paths = make_figures(results, fake_summary(results), tmp_path, labels=LABELS)
     names = {p.name for p in paths}
-    stems = ("prior_posterior", "forest", "benefit_curve", "rank")
+    stems = ("headline", "prior_posterior", "forest", "benefit_curve", "rank")
     assert names == {f"{s}.{f}" for s in stems for f in ("png", "svg")}
     for stem in stems:
         dpi = Image.open(tmp_path / f"{stem}.png").info["dpi"]
@@ -166,7 +173,7 @@ def test_make_figures_formats_sizes_and_fonts(tmp_path, captured):
         small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < 7.0]
         assert not small, (path, small)
         legends = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
-        if path.name in ("prior_posterior", "benefit_curve"):
+        if path.name in ("headline", "prior_posterior", "benefit_curve"):
             assert {"neutral", "skeptical"} <= set(legends), path
     forest = next(f for p, f, _, _ in captured if p.name == "forest")
     captions = {t.get_text() for ax in forest.axes for t in ax.texts}
@@ -238,3 +245,124 @@ def test_forest_overlays_bias_adjusted_and_unadjusted(tmp_path, captured):
         "posterior median, 95% ETI (unadjusted)",
         "posterior median, 95% ETI (bias: mild)",
     ]
+
+
+def test_heatmap_files_with_dots_in_their_names_do_not_collide(tmp_path):
+    """sensitivity names its heat maps heatmap_<column>_robust<w>; with the MCID columns p_benefit_ge_0.05
+    and p_benefit_ge_0.1 and a robust weight 0.2, every (column, weight) is its own file (Path.with_suffix
+    would cut the first two at "0." and write both to heatmap_p_benefit_ge_0.png)."""
+    rows = [
+        {"outcome": "mrs_0_2", "subgroup": "overall", "robust": w, "centre_benefit": c, "sd": sd,
+         "p_benefit": 0.5, "p_benefit_ge_0.05": 0.4, "p_benefit_ge_0.1": 0.3}
+        for w in (0.0, 0.2) for c in (-0.5, 0.5) for sd in (0.5, 1.0)
+    ]  # fmt: skip
+    grid = pd.DataFrame(rows)
+    written = []
+    for w in (0.0, 0.2):
+        for col in ("p_benefit", "p_benefit_ge_0.05", "p_benefit_ge_0.1"):
+            stem = tmp_path / f"heatmap_{col}_robust{w:g}"
+            written.append(plot_heatmaps(grid, stem, col, robust=w, labels=LABELS, formats=("png", "svg")))
+            assert figures.figure_paths(stem, ("png", "svg")) == [
+                tmp_path / f"{stem.name}.png",
+                tmp_path / f"{stem.name}.svg",
+            ]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 12 and len({p.name for p in written}) == 6
+    assert "heatmap_p_benefit_ge_0.05_robust0.2.png" in names and "heatmap_p_benefit_ge_0.png" not in names
+    assert figures.figure_paths(tmp_path / "forest.png", ("svg",)) == [tmp_path / "forest.svg"]
+
+
+def test_import_keeps_the_users_backend(tmp_path):
+    """Importing the figures package and drawing a figure to a file does not switch matplotlib's back end
+    (a notebook keeps its own); a plot_* without a path returns (fig, axes) drawn with pyplot."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib\nmatplotlib.use('pdf')\n"
+        "import pandas as pd\n"
+        "from bayes_rescue.outputs import figures\n"
+        "from bayes_rescue.data.counts import Labels\n"
+        "s = pd.DataFrame([dict(prior='p', outcome='mortality', subgroup='overall', level='cohort',"
+        " direction='lower', y_t=1, n_t=20, y_c=2, n_c=23, rd_median=-0.03, rd_eti95_lb=-0.15, rd_eti95_ub=0.06)])\n"
+        f"figures.plot_forest(figures.forest_data(s), {str(tmp_path / 'f')!r}, formats=('png',))\n"
+        "fig, axes = figures.plot_forest(figures.forest_data(s))\n"
+        "print(matplotlib.get_backend(), type(fig).__name__, axes.shape)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["pdf", "Figure", "(1,", "1)"]
+    assert (tmp_path / "f.png").is_file()
+
+
+@pytest.mark.parametrize("n_priors", [7, 14])
+def test_series_styles_are_distinct_for_every_prior(n_priors):
+    """The multi-prior figures' data (headline, prior vs posterior, benefit curve) give every series its own
+    (colour, line style) pair, from the colour-blind-safe Okabe-Ito palette; a bias-adjusted fit keeps its
+    prior's colour with another line style (7 priors, and the same 7 + a bias model = 14)."""
+    bundled = ["neutral", "skeptical", "enthusiastic", "pessimistic", "neutral", "skeptical", "enthusiastic"]
+    results = []
+    for i in range(n_priors):
+        r = _fake_result(bundled[i % 7], i + 1)
+        r.name = f"prior{i % 7}" + ("+bias-observational" if i >= 7 else "")
+        results.append(r)
+    for data in (
+        figures.headline_data(results, n_grid=128),
+        figures.prior_posterior_data(results, n_grid=128),
+        figures.benefit_curve_data(results, np.linspace(0, 0.5, 11)),
+    ):
+        per = data.groupby("prior", sort=False)[["colour", "linestyle"]].agg(set)
+        assert (per["colour"].map(len) == 1).all() and (per["linestyle"].map(len) == 1).all()
+        pairs = {(next(iter(c)), next(iter(s))) for c, s in zip(per["colour"], per["linestyle"], strict=True)}
+        assert len(pairs) == n_priors
+        assert {next(iter(c)) for c in per["colour"]} <= set(figures.OKABE_ITO)
+    if n_priors == 14:
+        styles = figures.series_styles([r.name for r in results])
+        assert styles["prior2"][0] == styles["prior2+bias-observational"][0]
+        assert styles["prior2"][1] != styles["prior2+bias-observational"][1]
+
+
+def test_headline_figure_mcid_lines_and_legend_outside(tmp_path, captured):
+    """The headline figure: a panel per estimand titled with the file's labels, the MCID lines at +5 and
+    +10 points for mRS 0-2 (more is better) and at -5 and -10 for mortality (fewer is better), and a legend
+    naming every prior whose box overlaps no panel (nor its title)."""
+    results = [_fake_result(p, i) for i, p in enumerate(("neutral", "skeptical", "enthusiastic"))]
+    data = figures.headline_data(results, mcids=(0.05, 0.1), n_grid=128)
+    first = figures.plot_headline(data, tmp_path / "headline", labels=LABELS, formats=("png",))
+    assert first == tmp_path / "headline.png" and first.is_file()
+    _, fig, _, renderer = captured[-1]
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    titles = {ax.get_title(loc="left") for ax in panels}
+    assert "mRS 0-2 at 90 days\nmild anterior circulation" in titles
+    assert not any("mrs_0_2" in t for t in titles)
+    for ax in panels:
+        mcid = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "mcid")
+        sign = -1 if ax.get_title(loc="left").startswith("mortality") else 1
+        assert mcid == sorted([sign * 5.0, sign * 10.0]), ax.get_title(loc="left")
+    [legend] = fig.legends
+    assert {"neutral", "skeptical", "enthusiastic"} <= {t.get_text() for t in legend.get_texts()}
+    box = legend.get_window_extent(renderer)
+    for ax in panels:
+        assert not box.overlaps(ax.get_tightbbox(renderer))
+
+
+def test_priors_figure_numbers_from_its_data_function(tmp_path):
+    """priors_data: each bundled prior's log-OR density is exp(logpdf) of its spec (integrates to ~1 over
+    [-5, 5] by the trapezoid rule, the priors being well inside), one distinct colour per prior; plot_priors
+    draws those lines (returned as (fig, axes) without a path)."""
+    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.priors.spec import load_prior
+
+    data = load_counts("bundled:chen2025")
+    specs = [load_prior(n) for n in ("neutral", "skeptical", "enthusiastic", "pessimistic")]
+    frame = figures.priors_data(specs, data)
+    for (_, _), g in frame.groupby(["prior", "outcome"]):
+        assert np.trapezoid(g["density"], g["log_or"]) == pytest.approx(1.0, abs=2e-3)
+    assert frame.groupby("prior")["colour"].first().nunique() == 4
+    fig, axes = figures.plot_priors(specs, data)
+    drawn = {ln.get_label() for ln in axes[0, 0].lines}
+    assert {"neutral", "skeptical", "enthusiastic", "pessimistic"} <= drawn
+    assert len(fig.axes) == len(data.outcomes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -230,7 +230,7 @@ def test_every_figure_inlined(run, html, tmp_path):
     writes PNG and SVG), else as the PNG, whose bytes are identical to the file's (base64-decoded here)."""
     page = parse(html)
     stems = sorted({p.stem for p in (run / "figures").iterdir()})
-    assert len(stems) == 4
+    assert len(stems) == 5  # headline, prior_posterior, forest, benefit_curve, rank
     assert len(page.figures) == len(stems) and all(f["svg"] for f in page.figures)
     d = copy_run(run, tmp_path)
     for svg in (d / "figures").glob("*.svg"):
@@ -244,8 +244,8 @@ def test_every_figure_inlined(run, html, tmp_path):
 
 def test_key_numbers_match_summary(run, html):
     """Every cohort-level RD (median and 95% interval, in points), P(benefit) and P(benefit >= MCID) of
-    summary.csv is in the summary paragraph, and every row's RD and probabilities are in the results
-    table, formatted by the rules written out in this file."""
+    summary.csv is in the conclusion, every row's RD and probabilities are in the at-a-glance table and the
+    results table, formatted by the rules written out in this file."""
     page = parse(html)
     summary = pd.read_csv(run / "summary.csv")
     text = " ".join(page.sections["summary"].split())
@@ -253,16 +253,21 @@ def test_key_numbers_match_summary(run, html):
     assert mcids == ["p_benefit_ge_0.05", "p_benefit_ge_0.1"]
     for _, r in summary[summary["level"] == "cohort"].iterrows():
         assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in text
-        assert f"P(benefit) = {prob_text(r['p_benefit'])}" in text
-        assert f"P(benefit >= 5 points) = {prob_text(r['p_benefit_ge_0.05'])}" in text
-        assert f"P(benefit >= 10 points) = {prob_text(r['p_benefit_ge_0.1'])}" in text
+        assert f"(benefit) is {prob_text(r['p_benefit'])}" in text
+        assert f"P(benefit >= 5 points) {prob_text(r['p_benefit_ge_0.05'])}" in text
+        assert f"P(benefit >= 10 points) {prob_text(r['p_benefit_ge_0.1'])}" in text
+    glance = page.cells("summary")
+    for _, r in summary.iterrows():
+        assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in glance
+        for c in ("p_benefit", *mcids):
+            assert prob_text(r[c]) in glance
     cells = page.cells("results")
     for _, r in summary.iterrows():
         assert f"{pp(r['rd_median'])} ({pp(r['rd_eti95_lb'])} to {pp(r['rd_eti95_ub'])})" in cells
         assert f"{r['or_median']:.2f} ({r['or_eti95_lb']:.2f} to {r['or_eti95_ub']:.2f})" in cells
         assert f"{int(r['y_t'])}/{int(r['n_t'])} vs {int(r['y_c'])}/{int(r['n_c'])}" in cells
         assert r["nnt_eti95"] in " ".join(cells)
-    assert len(page.cells("results")) == len(summary) * 14  # 14 columns per row (prior and bias among them)
+    assert len(page.cells("results")) == len(summary) * 13  # 13 columns per row (prior and bias among them)
 
 
 def test_certain_probabilities_are_not_printed_as_one(run, tmp_path):
@@ -276,7 +281,7 @@ def test_certain_probabilities_are_not_printed_as_one(run, tmp_path):
     cells = page.cells("results")
     assert cells.count(">0.999") == 2 * len(s) and cells.count("<0.001") == len(s)
     assert "1.000" not in cells and "0.000" not in cells
-    assert "P(benefit) = >0.999" in page.sections["summary"]
+    assert "(benefit) is >0.999" in page.sections["summary"]
 
 
 def test_hostile_user_text_is_escaped(hostile_run):
@@ -304,8 +309,9 @@ def test_sections_follow_their_inputs(run, tmp_path):
     evalues.csv (written here) -> Sensitivity and Bias sections showing their values."""
     html = build_report(run)
     ids = set(parse(html).sections)
-    assert {"summary", "data", "priors", "results", "figures", "diagnostics", "reproduce", "bias"} <= ids
-    assert "sensitivity" not in ids  # a fit writes evalues.csv (the Bias section), not grid.csv
+    assert {"summary", "data", "priors", "results", "figures", "diagnostics", "reproduce", "evalues"} <= ids
+    assert "sensitivity" not in ids  # a fit writes evalues.csv (the E-values section), not grid.csv
+    assert "bias" not in ids  # no bias-adjusted fit (no --bias): no Bias analysis section
 
     d = copy_run(run, tmp_path)
     shutil.rmtree(d / "figures")
@@ -319,7 +325,7 @@ def test_sections_follow_their_inputs(run, tmp_path):
     m["data"] = {"source": "/elsewhere/counts.csv", "sha256": "0" * 64}
     (d / "manifest.json").write_text(json.dumps(m))
     ids = set(parse(build_report(d)).sections)
-    assert not ids & {"figures", "summary", "results", "data", "priors", "bias", "sensitivity"}
+    assert not ids & {"figures", "summary", "results", "data", "priors", "bias", "evalues", "sensitivity"}
     assert {"reproduce"} <= ids
 
     d = copy_run(run, tmp_path, "extra")
@@ -338,13 +344,13 @@ def test_sections_follow_their_inputs(run, tmp_path):
                 "rr_ub": 4.0, "evalue_rr": 3.74, "evalue_ci": 1.69}]  # fmt: skip
     pd.DataFrame(evalues).to_csv(d / "evalues.csv", index=False)
     page = parse(build_report(d))
-    assert {"sensitivity", "bias"} <= set(page.sections)
+    assert {"sensitivity", "evalues"} <= set(page.sections) and "bias" not in page.sections
     sens = page.cells("sensitivity")
     assert "0.560" in sens and "0.452" in sens  # 0.5 + 0.5/10 + 1/100 and 0.5 - 0.5/10 + 0.2/100
     assert "0.3312" in sens and "root" in sens
-    bias = page.cells("bias")
-    assert "3.74" in bias and "1.69" in bias
-    assert "E-value" in page.sections["bias"]
+    ev = page.cells("evalues")
+    assert "3.74" in ev and "1.69" in ev
+    assert "E-value" in page.sections["evalues"]
 
 
 def test_inputs_folder_is_preferred(run, tmp_path):
@@ -395,7 +401,7 @@ def test_svg_figures_inlined_with_unique_ids(run, tmp_path):
     html = build_report(d)
     page = parse(html)
     assert sum(f["svg"] for f in page.figures) == 2
-    assert len(page.figures) == 5  # 4 PNG stems (forest now SVG) + extra
+    assert len(page.figures) == 6  # 5 PNG stems (forest now SVG) + extra
     assert "<?xml" not in html and "DOCTYPE svg" not in html and "<metadata>" not in html
     assert len(page.ids) == len(set(page.ids))
     ids = set(page.ids)
@@ -434,7 +440,7 @@ def test_rejected_svg_falls_back_to_png_and_says_so(run, tmp_path):
     html = build_report(d)
     page = parse(html)
     assert "script" not in {t for t, _ in page.tags}
-    assert sum(f["svg"] for f in page.figures) == 0 and len(page.figures) == 4
+    assert sum(f["svg"] for f in page.figures) == 0 and len(page.figures) == 5
     assert "forest.svg not embedded" in html
 
 
@@ -581,3 +587,250 @@ def test_sensitivity_folder(tmp_path):
     assert 'id="diagnostics-failed"' in html and "1 sensitivity grid point(s) failed" in html
     assert "15/20" in page.cells("data")
     assert "--rerun" not in page.sections["reproduce"]
+
+
+# ------------------------------------------------------------------------- the report as a reanalysis report
+
+RAW_NAMES = ("mrs_0_2", "mild_anterior", "sub_a")
+
+
+def _visible(page: Page, section: str) -> str:
+    return " ".join(page.sections.get(section, "").split())
+
+
+def test_labels_not_raw_names_in_report_and_figures(run, html):
+    """The conclusion, data, results, headline and E-values sections show the data file's labels (counts
+    file: 'mRS 0-2 at 90 days', 'mild anterior circulation'), never the raw names; so does the text of every
+    figure the run drew (SVG text elements, written as text)."""
+    page = parse(html)
+    for section in ("summary", "data", "results", "evalues"):
+        text = _visible(page, section)
+        assert "mRS 0-2 at 90 days" in text, section
+        assert not [n for n in RAW_NAMES if n in text], section
+    assert "mild anterior circulation" in _visible(page, "summary")
+    for svg in (run / "figures").glob("*.svg"):
+        texts = " ".join(re.findall(r"<text[^>]*>(.*?)</text>", svg.read_text("utf-8"), re.S))
+        assert texts and not [n for n in RAW_NAMES if n in texts], svg.name
+
+
+def test_prior_probability_of_benefit_from_the_prior_draws(run, html):
+    """The at-a-glance table shows, beside each posterior P(benefit), the prior's own P(benefit) of that
+    estimand: counted here from the prior group of posterior.nc (xarray, share of prior RD draws on the
+    better side); for the skeptical prior (centred on no effect) each is near 0.5, within 4 Monte Carlo
+    standard errors of 4000 draws."""
+    import xarray as xr
+
+    tree = xr.open_datatree(run / "posterior.nc")
+    prior = tree["prior"].to_dataset()
+    summary = pd.read_csv(run / "summary.csv")
+    glance = page_cells = parse(html).cells("summary")
+    assert "prior P(benefit)" in html
+    for _, r in summary.iterrows():
+        rd = prior["rd"].sel(outcome=r["outcome"], subgroup=r["subgroup"]).to_numpy().ravel()
+        rd = rd[np.isfinite(rd)]
+        sign = 1 if r["direction"] == "higher" else -1
+        p = float(np.mean(sign * rd > 0))
+        assert prob_text(p) in glance
+        assert abs(p - 0.5) < 4 * 0.5 / np.sqrt(rd.size)
+    assert page_cells is glance
+
+
+def test_conclusion_first_then_warnings(run, html, tmp_path):
+    """The page opens with the conclusion and the at-a-glance table, then the warnings box: counts derived
+    from percentages (the bundled counts' provenance), the non-randomised comparison (the source's
+    description says retrospective) with the advice to refit with --bias, and the E-values of evalues.csv
+    (formatted here). A power-scaling prior-data conflict in summary.csv is a warning naming the estimand
+    by its label, and only when summary.csv flags one (both states written here)."""
+    page = parse(html)
+    order = [i for i in page.ids if i in ("summary", "warnings", "data", "results")]
+    assert order == ["summary", "warnings", "data", "results"]
+    warn = _visible(page, "warnings")
+    assert "derived from percentages" in warn and "mild anterior circulation" in warn
+    assert "Non-randomised comparison" in warn and "--bias" in warn
+    ev = pd.read_csv(run / "evalues.csv")
+    cohort = ev[(ev["outcome"] == "mrs_0_2") & (ev["level"] == "cohort")].iloc[0]
+    assert f"E-value {cohort['data_evalue']:.2f}" in warn
+    for flagged in (True, False):
+        d = copy_run(run, tmp_path, f"c{flagged}")
+        s = pd.read_csv(d / "summary.csv")
+        s["rd_psense_diagnosis"] = "-"
+        if flagged:
+            s.loc[(s["subgroup"] == "other"), "rd_psense_diagnosis"] = "potential prior-data conflict"
+        s.to_csv(d / "summary.csv", index=False)
+        warn = _visible(parse(build_report(d)), "warnings")
+        assert ("prior-data conflict for mRS 0-2 at 90 days, other patients" in warn) is flagged
+
+
+def test_marginal_diagnostics_are_a_warning(run, tmp_path):
+    """A fit that passes the gate (ESS >= 1000, R-hat <= 1.01) but with a smallest ESS under 1.5 x 1000 is
+    'close to the gate' in the warnings box; with ESS 5000 and R-hat 1.001 it is not (both written here)."""
+    for ess, close in ((1200.0, True), (5000.0, False)):
+        d = copy_run(run, tmp_path, f"ess{ess:.0f}")
+        s = pd.read_csv(d / "summary.csv")
+        s["ess_bulk_min"], s["ess_tail_min"], s["rhat_max"], s["diagnostics_passed"] = ess, ess, 1.001, True
+        s.to_csv(d / "summary.csv", index=False)
+        m = json.loads((d / "manifest.json").read_text())
+        m["all_diagnostics_passed"] = True
+        (d / "manifest.json").write_text(json.dumps(m))
+        warn = _visible(parse(build_report(d)), "warnings")
+        assert ("Diagnostics close to the gate for skeptical" in warn) is close
+        assert ("smallest ESS 1200" in warn) is close
+
+
+def test_no_point_nnt_when_the_interval_passes_through_no_effect(run, html):
+    """NNT rule (issue 21): the results show a point NNT only where the RD's 95% interval excludes 0;
+    where it includes 0 the cell is Altman's interval alone."""
+    summary = pd.read_csv(run / "summary.csv")
+    cells = parse(html).cells("results")
+    for _, r in summary.iterrows():
+        crosses = r["rd_eti95_lb"] <= 0 <= r["rd_eti95_ub"]
+        point = f"{r['nnt_kind']} {r['nnt_median']:.1f} ({r['nnt_eti95']})"
+        assert (point in cells) is (not crosses)
+        assert (r["nnt_eti95"] in cells) is crosses
+
+
+def test_checklist_points_to_sections_that_exist(html):
+    """The reporting checklist lists ROBUST items 1-7 and BARG items, each linked to a section present in
+    the page, and lists what a run cannot answer (posterior predictive check, prior predictive check)."""
+    page = parse(html)
+    text = _visible(page, "checklist")
+    for item in range(1, 8):
+        assert f"ROBUST {item}" in text
+    assert "BARG 2B" in text and "BARG 5A" in text
+    raw = re.search(r'<section id="checklist".*?</section>', html, re.S).group(0)
+    links = re.findall(r'href="#([^"]+)"', raw)
+    assert links and set(links) <= set(page.ids)
+    unanswered = text.split("Not answered by a run", 1)[1]
+    assert "posterior predictive check" in unanswered and "prior predictive check" in unanswered
+
+
+def _fourteen_fits(run: Path, tmp_path: Path) -> Path:
+    """A copy of the run whose summary.csv holds 14 fits (the 7 bundled priors, each also with a bias
+    model), the rows of the real fit relabelled: the width of a --prior all --bias report."""
+    d = copy_run(run, tmp_path, "fourteen")
+    s = pd.read_csv(d / "summary.csv")
+    names = ["neutral", "skeptical", "enthusiastic", "pessimistic", "map_early", "map_late", "map_pooled"]
+    parts = [s.assign(prior=n, bias=b) for b in ("none", "observational") for n in names]
+    pd.concat(parts, ignore_index=True).to_csv(d / "summary.csv", index=False)
+    return d
+
+
+def _measure(path: Path, tmp_path: Path, width: int = 1280, *, print_layout: bool = False) -> dict:
+    """Load ``path`` in headless Chromium at ``width`` x 900 with every table-wrap's scrolling turned off
+    (a wide table then widens the page) and a measuring script added (the copy drops the page's CSP to run
+    it): the page's scroll width, the right edge of every table and the top of the first at-a-glance table.
+    ``print_layout``: the page's print
+    styles applied on screen (``@media print`` made ``@media all``), to measure the printed layout."""
+    html = path.read_text("utf-8")
+    if print_layout:
+        html = html.replace("@media print {", "@media all {")
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    html = html.replace(".table-wrap { overflow-x: auto;", ".table-wrap { overflow: visible;")
+    js = (
+        "<script>window.addEventListener('load',function(){var w=[];document.querySelectorAll('table')"
+        ".forEach(function(t){w.push(t.getBoundingClientRect().right)});var g=document.querySelector('table.glance');"
+        "document.body.setAttribute('data-sw',JSON.stringify({page:document.documentElement.scrollWidth,tables:w,"
+        "glance_top:g?g.getBoundingClientRect().top:null}))});</script>"
+    )
+    probe = tmp_path / f"{path.stem}.measure.html"
+    probe.write_text(html.replace("</body>", js + "</body>"), "utf-8")
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", f"--window-size={width},900",
+         "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = re.search(r'data-sw="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+def test_no_table_wider_than_a_1280_window(run, tmp_path):
+    """In headless Chromium at 1280 x 900, the page's scroll width is <= 1280 and every table ends inside
+    the window, and the at-a-glance table starts on the first screen (its top above 900 - 150 px, room for
+    its header and a row), for the one-prior report and a 14-fit one that passed the gate (a failure banner
+    would come first); control: a report with a 2000-px
+    table added measures wider, so the check can fail."""
+    if _chromium() is None:
+        pytest.skip("chromium not installed")
+    for d in (copy_run(run, tmp_path, "one"), _fourteen_fits(run, tmp_path)):
+        summary = pd.read_csv(d / "summary.csv")  # a run that passed the gate: no failure banner above
+        summary.assign(diagnostics_passed=True).to_csv(d / "summary.csv", index=False)
+        m = json.loads((d / "manifest.json").read_text())
+        (d / "manifest.json").write_text(json.dumps({**m, "all_diagnostics_passed": True}))
+        page = write_report(d, tmp_path / f"{d.name}.html")
+        got = _measure(page, tmp_path)
+        assert got["page"] <= 1280 and max(got["tables"]) <= 1280, (d.name, got["page"], max(got["tables"]))
+        assert got["glance_top"] is not None and got["glance_top"] < 900 - 150, (d.name, got["glance_top"])
+    wide = tmp_path / "wide.html"
+    wide.write_text(
+        page.read_text("utf-8").replace(
+            '<section id="data"', '<div class="table-wrap"><table><tr><td style="min-width:2000px">x</td></tr></table>'
+            '</div><section id="data"', 1
+        ),
+        "utf-8",
+    )  # fmt: skip
+    assert _measure(wide, tmp_path)["page"] > 1280
+
+
+def test_fourteen_fits_at_a_glance_and_bias_section(run, tmp_path):
+    """With 14 fits (7 priors, each also bias-adjusted) the conclusion gives the range of P(benefit) over
+    the unadjusted priors and over the bias-adjusted fits apart, the at-a-glance tables have one column
+    group per fit (unadjusted first), and a Bias analysis section is there (it is not without --bias)."""
+    d = _fourteen_fits(run, tmp_path)
+    page = parse(build_report(d))
+    text = _visible(page, "summary")
+    assert "under the 7 priors" in text and "under the 7 bias-adjusted fits" in text
+    groups = re.findall(r'<th colspan="\d+" class="group">([^<]+)</th>', build_report(d))
+    assert len(groups) == 14 and groups[0] == "neutral"
+    assert groups[7] == "neutral, adjusted for bias model observational"
+    assert "bias" in page.sections
+
+
+def test_prints_to_pdf_with_pages(run, tmp_path):
+    """chromium --headless --print-to-pdf writes a PDF of the report (A4 landscape, from the page's print
+    styles) with several pages, whose text (pdftotext, if installed) holds the conclusion and the labels; in
+    the print layout (measured in Chromium) no table is wider than the printed line."""
+    if _chromium() is None:
+        pytest.skip("chromium not installed")
+    page = write_report(run, tmp_path / "report.html")
+    pdf = tmp_path / "report.pdf"
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0 and pdf.is_file(), proc.stderr[-2000:]
+    raw = pdf.read_bytes()
+    assert raw.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", raw))
+    assert pages >= 3
+    # legible: every table fits the printed line, A4 landscape less 12 mm margins = 273 mm = 1032 CSS px
+    got = _measure(page, tmp_path, 1032, print_layout=True)
+    assert got["page"] <= 1032 and max(got["tables"]) <= 1032, (got["page"], max(got["tables"]))
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, timeout=60).stdout
+        assert "Conclusion" in text and "mRS 0-2 at 90 days" in text
+
+
+def test_heat_maps_with_dots_are_each_in_the_report(tmp_path):
+    """A sensitivity folder with the heat maps of P(benefit >= 5 points) and >= 10 points at robust weights 0
+    and 0.2 (drawn here with plot_heatmaps; their names have dots): four figures, four captions."""
+    from bayes_rescue.outputs.figures import plot_heatmaps
+
+    d = tmp_path / "sens"
+    d.mkdir()
+    grid = pd.DataFrame(
+        [{"centre_benefit": c, "sd": 0.5, "robust": w, "outcome": "mortality", "subgroup": "overall",
+          "p_benefit": 0.6, "p_benefit_ge_0.05": 0.3, "p_benefit_ge_0.1": 0.1, "diagnostics_passed": True}
+         for c in (-0.5, 0.5) for w in (0.0, 0.2)]
+    )  # fmt: skip
+    grid.to_csv(d / "grid.csv", index=False)
+    for w in (0.0, 0.2):
+        for col in ("p_benefit_ge_0.05", "p_benefit_ge_0.1"):
+            plot_heatmaps(grid, d / f"heatmap_{col}_robust{w:g}", col, robust=w, formats=("png",))
+    html = build_report(d)
+    assert len(parse(html).figures) == 4
+    html = html_lib.unescape(html)
+    for points in ("5 points", "10 points"):
+        for w in ("0", "0.2"):
+            assert f"P(benefit >= {points}) over the prior grid (centre x sd), robust weight {w}." in html
