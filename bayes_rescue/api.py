@@ -113,7 +113,7 @@ class Result:
         return self._figure("forest_data")(self.summary)
 
     def plot_forest(self, path: str | Path | None = None):
-        """Forest plot of the risk differences; saved to ``path`` when given. Returns the path or figure."""
+        """Forest plot of the risk differences; saved to ``path`` when given. Returns the path or ``(fig, axes)``."""
         return self._plot("plot_forest", self.forest_data(), path)
 
     def plot_benefit_curve(self, path: str | Path | None = None):
@@ -125,19 +125,12 @@ class Result:
         return self._plot("plot_prior_posterior", self._figure("prior_posterior_data")(self.fits), path)
 
     def _plot(self, name: str, data: pd.DataFrame, path: str | Path | None):
-        import tempfile
-
+        """Draw with the data file's labels: saved to ``path`` (returns the path), or ``(fig, axes)`` drawn with
+        the user's own matplotlib back end (a notebook shows it)."""
+        plot = self._figure(name)
         if path is not None:
-            return self._figure(name)(data, Path(path))
-        with tempfile.TemporaryDirectory() as d:  # the figure functions save; reload as an image for notebooks
-            out = self._figure(name)(data, Path(d) / f"{name}.png")
-            import matplotlib.image as mpimg
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots()
-            ax.imshow(mpimg.imread(out))
-            ax.axis("off")
-            return fig
+            return plot(data, Path(path), labels=self.data.labels)
+        return plot(data, labels=self.data.labels)
 
     def manifest(self, *, command: str = "") -> dict:
         """What was run: data and prior hashes, settings, versions, diagnostics per fit (``"tool":
@@ -185,7 +178,6 @@ class Result:
         report: bool = True,
         command: str = "",
         rerun: dict | None = None,
-        pool=None,
     ) -> list[str]:
         """Write every output file into an existing (empty) ``folder``; returns the names written. Use
         :meth:`save` for a run folder that appears only when complete.
@@ -195,19 +187,14 @@ class Result:
         manifest's ``rerun`` table, what ``fit --rerun`` reproduces the run from
         (:mod:`bayes_rescue.outputs.manifest`). Inside a ``with bayes_rescue.workers.Workers(...)`` block its
         helper processes draw the figures while this process writes the rest; the files are the same without.
-        On any exception the helpers are killed before it propagates, so none writes into ``folder`` after.
-        ``pool``: transitional (the command line passes its helpers; to be removed once it uses the ``with``
-        block only)."""
-        from bayes_rescue import workers
-
-        pool = workers.current() if pool is None else pool
+        On any exception the helpers are killed before it propagates, so none writes into ``folder`` after."""
         try:
-            return self._write(folder, figures, figure_formats, report, command, rerun, pool)
+            return self._write(folder, figures, figure_formats, report, command, rerun)
         except BaseException:
-            pool.kill()
+            workers.current().kill()
             raise
 
-    def _write(self, folder, figures, figure_formats, report, command, rerun, pool) -> list[str]:
+    def _write(self, folder, figures, figure_formats, report, command, rerun) -> list[str]:
         folder = Path(folder)
         extra = {}
         if rerun is not None:
@@ -224,12 +211,12 @@ class Result:
             from bayes_rescue.outputs.figures import submit_figures
 
             out = folder / "figures"
-            drawing = submit_figures(self.fits, self.summary, out, figure_formats, self.data.labels, pool)
+            drawing = submit_figures(self.fits, self.summary, out, figure_formats, self.data.labels)
         for f in self.fits:
             if command:
                 f.tree.attrs["bayes_rescue_command"] = command
             tree_io.save_tree(f.tree, folder / tree_io.tree_relpath(f.name, single=single))
-        self.summary.to_csv(folder / "summary.csv", index=False)
+        rundir.write_csv(self.summary, folder / "summary.csv")
         rundir.write_csv(self.draws(), folder / "draws.csv")
         rundir.write_csv(escalc_table(self.data), folder / "likelihood.csv")
         rundir.write_csv(evalues_table(self.summary), folder / "evalues.csv")
@@ -258,12 +245,11 @@ class Result:
         report: bool = True,
         command: str = "",
         rerun: dict | None = None,
-        pool=None,
     ) -> Path:
         """Write the run folder (as ``bayes-rescue fit`` does): into a hidden partial folder, moved into place
         only when complete (:func:`bayes_rescue.outputs.rundir.atomic_run_dir`); an existing folder is
-        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun``, helper processes and
-        the transitional ``pool``: see :meth:`write`."""
+        replaced only with ``overwrite`` and only if it is a run of this tool. ``rerun`` and helper processes: see
+        :meth:`write`."""
         target = Path(folder)
         with progress.task("writing results"), rundir.atomic_run_dir(target, overwrite=overwrite) as tmp:
             self.write(
@@ -273,7 +259,6 @@ class Result:
                 report=report,
                 command=command,
                 rerun=rerun,
-                pool=pool,
             )
         return target
 
@@ -318,7 +303,6 @@ def fit(
     mcid: Sequence[float] = DEFAULT_MCIDS,
     rope: float = DEFAULT_ROPE,
     tipping_levels: Sequence[float] = (0.95, 0.5),
-    pool=None,
 ) -> Result:
     """Fit the reanalysis model to two-arm, subgrouped binary-outcome counts.
 
@@ -343,10 +327,10 @@ def fit(
         Benefit thresholds and the ROPE half-width on the risk difference.
     tipping_levels
         With a bias model: the levels of P(benefit) whose tipping bias is computed (``()``: none). See
-        :mod:`bayes_rescue.analyses.bias`; about 30 NUTS fits of the compiled model per prior.
-    pool
-        Transitional (the command line passes its helpers; to be removed once it uses the ``with`` block only).
-        Several priors' DataTrees are built side by side by the helper processes of an enclosing
+        :mod:`bayes_rescue.analyses.bias`; 33 NUTS fits of the compiled model per prior (and one retry of any
+        that fails the gate).
+
+    Several priors' DataTrees are built side by side by the helper processes of an enclosing
         ``with bayes_rescue.workers.Workers(...)`` block; without one, all in this process. The results are the
         same.
 
@@ -364,8 +348,7 @@ def fit(
     if not mcids or not all(0 < m < 1 for m in mcids) or not 0 < rope < 1:
         raise InputError("MCIDs and the ROPE half-width must be in (0, 1)", field="--mcid")
     t0 = time.perf_counter()
-    with workers.using(pool):
-        fits = fit_many(specs, settings)
+    fits = fit_many(specs, settings)
     each = progress.track(fits, "summarising fits") if len(fits) > 1 else fits
     summary = pd.concat([summarize(f, mcids=mcids, rope=rope) for f in each], ignore_index=True)
     result = Result(fits, counts, settings, mcids, rope, summary, time.perf_counter() - t0)

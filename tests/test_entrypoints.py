@@ -149,4 +149,4 @@ def test_fit_through_the_script_writes_complete_files(tmp_path):
     assert "posterior" in tree.children
     for png in (out / "figures").glob("*.png"):
         Image.open(png).verify()
-    assert len(list((out / "figures").glob("*.png"))) == 4
+    assert len(list((out / "figures").glob("*.png"))) == 5

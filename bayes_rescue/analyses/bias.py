@@ -22,9 +22,9 @@ the MCSE of P(benefit) there over the curve's slope (``tipping_bias_mean_mcse``)
 cohort (skeptical prior, observational bias model, mortality, L = 0.5): 0.43 against 0.427 by quadrature,
 where the former grid of indicator means on 4000 draws gave 0.522. Outcomes the estimator cannot integrate
 (several cells sharing one bias in the ``independent`` model) fall back to the plain share of draws with
-benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other (every sampled parameter), with one retry
-(:func:`~bayes_rescue.analyses.sensitivity.retry_settings`: more draws at the higher target acceptance) when it
-fails (``diagnostics_passed`` per grid point in the curve table).
+benefit (``estimator`` column ``indicator``). Every grid fit is gated like any other (every sampled
+parameter), with one retry (:func:`~bayes_rescue.analyses.sensitivity.retry_settings`: more draws at the higher
+target acceptance) when it fails (``diagnostics_passed`` per grid point in the curve table).
 """
 
 from __future__ import annotations

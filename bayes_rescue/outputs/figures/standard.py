@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_rescue import workers
 from bayes_rescue.data.counts import Labels
 from bayes_rescue.outputs.figures.base import (
     DEFAULT_FORMATS,
@@ -30,7 +31,6 @@ from bayes_rescue.outputs.figures.densities import (
 )
 from bayes_rescue.outputs.figures.forest import forest_data, plot_forest
 from bayes_rescue.outputs.figures.ranks import plot_rank, plot_rank_many, rank_data, rank_data_many
-from bayes_rescue.workers import NO_POOL
 
 
 def warm_up() -> None:
@@ -58,9 +58,10 @@ def summary_mcids(summary: pd.DataFrame) -> tuple[float, ...]:
     return tuple(sorted(out))
 
 
-def submit_figures(results, summary: pd.DataFrame, outdir: Path, formats: Sequence[str], labels, pool) -> list:
+def submit_figures(results, summary: pd.DataFrame, outdir: Path, formats: Sequence[str], labels) -> list:
     """:func:`make_figures` without the waiting: compute the standard figures' numbers here and send each
-    drawing to ``pool`` (:class:`bayes_rescue.workers.Workers`, or ``NO_POOL``: drawn here when asked for).
+    drawing to the current helper processes (:func:`bayes_rescue.workers.current`: those of an enclosing
+    ``with Workers(...)`` block; without one, drawn here when asked for).
     Returns the pending tasks; each ``.result()`` is a figure's stem path."""
     results = _results(results)
     labels = _labels_of(results, labels)
@@ -75,6 +76,7 @@ def submit_figures(results, summary: pd.DataFrame, outdir: Path, formats: Sequen
         (plot_forest, forest_data(summary), outdir / "forest"),
         (plot_benefit_curve, benefit_curve_data(results), outdir / "benefit_curve"),
     ]
+    pool = workers.current()
     return [pool.submit(plot, data, path, **kw) for plot, data, path in jobs]
 
 
@@ -85,7 +87,6 @@ def make_figures(
     *,
     formats: Sequence[str] = DEFAULT_FORMATS,
     labels: Labels | None = None,
-    pool=NO_POOL,
 ) -> list[Path]:
     """Write the standard figures into ``outdir``, each in every one of ``formats``; return the paths.
 
@@ -93,10 +94,11 @@ def make_figures(
     ``headline`` (every estimand's posterior under every prior, with the MCIDs), ``prior_posterior``,
     ``forest`` and ``benefit_curve`` show every prior, and ``rank`` shows every
     parameter of one prior, or one row per prior of its effect parameters. ``labels``: the names of
-    outcomes, subgroups and arms (default: those of the results' counts). ``pool``: helper processes that
-    draw them (:func:`submit_figures`); the files are the same either way.
+    outcomes, subgroups and arms (default: those of the results' counts). The helper processes of an enclosing
+    ``with bayes_rescue.workers.Workers(...)`` block draw them (:func:`submit_figures`); the files are the same
+    either way.
     """
-    pending = submit_figures(results, summary, outdir, formats, labels, pool)
+    pending = submit_figures(results, summary, outdir, formats, labels)
     stems = [p.result() for p in pending]
     order = ["headline", "prior_posterior", "forest", "benefit_curve", "rank"]
     stems.sort(key=lambda s: order.index(Path(s).stem))

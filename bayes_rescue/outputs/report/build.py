@@ -23,6 +23,7 @@ from bayes_rescue.outputs.report.sections import (
     bias_section,
     diagnostics_tables,
     evalues_section,
+    meta_analysis_section,
     reproduce_section,
     sensitivity_section,
 )
@@ -130,6 +131,7 @@ def build_report(run_dir: Path) -> str:
         "diagnostics": diag_table,
         "manifest_diagnostics": manifest.get("worst_diagnostics") if isinstance(manifest, dict) else None,
         "reproduce": reproduce_section(manifest, attrs),
+        "meta_analysis": meta_analysis_section(run_dir),
         "mcid_text": ", ".join(_points(m) for _, m in mcid_columns(summary.columns)) if summary is not None else "",
         "rope_text": _points(float(settings["rope"])) if _finite(settings.get("rope")) else "",
         "several_fits": len(fits) > 1,

@@ -207,3 +207,26 @@ def reproduce_section(manifest: dict, attrs: dict[str, dict]) -> dict | None:
         "seconds": str(manifest.get("seconds", "")),
         "rerun": str(manifest.get("command", "")).startswith("bayes-rescue fit") and "rerun" in manifest,
     }
+
+
+def meta_analysis_section(run_dir: Path) -> dict | None:
+    """What a meta-analyst should pool from ``likelihood.csv`` (one outcome, one measure, one level), as
+    metafor lines (:func:`bayes_rescue.outputs.escalc.rma_subset_code`); ``None`` without the file."""
+    from bayes_rescue.outputs.escalc import LIKELIHOOD_SUBSET_NOTE, rma_subset_code
+
+    path = run_dir / "likelihood.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"outcome", "level"} <= set(table.columns):
+        return None
+    lines = []
+    for outcome in dict.fromkeys(table["outcome"]):
+        rows = table[table["outcome"] == outcome]
+        n_sub = int((rows["level"] == "subgroup").sum() // max(rows["measure"].nunique(), 1))
+        lines.append(f"# {outcome}, OR: this cohort's one estimate (k = 1), to add to other studies' rows")
+        lines.append(rma_subset_code(outcome, measure="OR", level="cohort"))
+        if n_sub > 1:
+            lines.append(f"# {outcome}, OR: its {n_sub} subgroups (k = {n_sub}, disjoint patients)")
+            lines.append(rma_subset_code(outcome, measure="OR", level="subgroup"))
+    return {"note": LIKELIHOOD_SUBSET_NOTE, "lines": lines}
