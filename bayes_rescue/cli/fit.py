@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -145,14 +146,15 @@ def _run_name(args) -> str:
 
 
 def _given_options(args) -> list[str]:
-    """Options of ``fit`` given with a value other than their default, except ``--rerun`` and ``--out``."""
+    """Options of ``fit`` given with a value other than their default, except ``--rerun``, ``--out`` and
+    ``--quiet`` (which every command takes)."""
     from bayes_rescue.cli import build_parser
 
     defaults = vars(build_parser().parse_args(["fit"]))
     return [
         "--" + k.replace("_", "-")
         for k, v in vars(args).items()
-        if k not in ("rerun", "out", "run", "command") and defaults.get(k) != v
+        if k not in ("rerun", "out", "quiet", "run", "command") and defaults.get(k) != v
     ]
 
 
@@ -166,17 +168,19 @@ def cmd_rerun(args) -> int:
     is to run the same thing again. Installed versions that differ from the recorded ones are reported
     and the comparison is still made."""
     from bayes_rescue.cli import build_parser
-    from bayes_rescue.data.counts import load_counts
+    from bayes_rescue.data.counts import counts_from_bytes
+    from bayes_rescue.data.tomlfile import loads_toml
     from bayes_rescue.outputs import manifest as mf
     from bayes_rescue.outputs import rundir
-    from bayes_rescue.priors.bias import load_bias
-    from bayes_rescue.priors.spec import load_prior
+    from bayes_rescue.priors.bias import parse_bias
+    from bayes_rescue.priors.spec import parse_prior
     from bayes_rescue.versions import package_versions
 
     extra = _given_options(args)
     if extra:
         raise InputError(
-            f"--rerun takes no other option than --out (got {', '.join(extra)}); a rerun repeats the recorded settings",
+            f"--rerun takes no other option than --out and --quiet (got {', '.join(extra)}); a rerun repeats the"
+            " recorded settings",
             field="--rerun",
         )
     manifest_path = args.rerun
@@ -188,17 +192,28 @@ def cmd_rerun(args) -> int:
     ):
         raise InputError("has no hashes of summary.csv and draws.csv", source=manifest_path, field="files")
     run_dir = manifest_path.parent
-    data_path, prior_paths, bias_path = mf.verify_inputs(doc, run_dir, manifest_path)
+    # the bytes hashed are the bytes parsed: read once, never through a symlink (verify_inputs)
+    data_raw, prior_raws, bias_raw = mf.verify_inputs(doc, run_dir, manifest_path)
     rerun_args = build_parser().parse_args(["fit", *mf.settings_argv(settings)])
-    data = load_counts(data_path)
-    priors = [load_prior(p) for p in prior_paths]
-    bias = load_bias(bias_path) if bias_path is not None else None
-    if (
-        data.sha256 != doc["inputs"]["data"]
-        or [p.sha256 for p in priors] != doc["inputs"]["priors"]
-        or (bias.sha256 if bias is not None else None) != doc["inputs"]["bias"]
-    ):
-        raise InputError("inputs changed while being read", source=run_dir / mf.INPUTS, field="inputs")
+    root = run_dir / mf.INPUTS
+    data = counts_from_bytes(data_raw, source=str(root / mf.DATA_FILE))
+    priors = []
+    for k, raw in enumerate(prior_raws):
+        origin = str(root / mf.prior_file(k))
+        priors.append(
+            parse_prior(
+                loads_toml(raw, origin=origin, what="prior"), origin=origin, sha256=hashlib.sha256(raw).hexdigest()
+            )
+        )
+    bias = None
+    if bias_raw is not None:
+        origin = str(root / mf.BIAS_FILE)
+        bias = parse_bias(
+            loads_toml(bias_raw, origin=origin, what="bias model"),
+            origin=origin,
+            sha256=hashlib.sha256(bias_raw).hexdigest(),
+        )
+    inputs = (data_raw, prior_raws, bias_raw)
     versions = doc.get("versions")
     now = package_versions()
     if isinstance(versions, dict):
@@ -209,14 +224,6 @@ def cmd_rerun(args) -> int:
     out = args.out if args.out is not None else run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
     rerun_args.out, rerun_args.overwrite = out, False
     print(f"rerunning {manifest_path} into {out}", flush=True)
-    inputs = (
-        mf.source_bytes(str(data_path), data.sha256, what="counts file", field="inputs"),
-        [
-            mf.source_bytes(str(p), s.sha256, what="prior file", field="inputs")
-            for p, s in zip(prior_paths, priors, strict=True)
-        ],
-        None if bias is None else mf.source_bytes(str(bias_path), bias.sha256, what="bias model file", field="inputs"),
-    )
     argv = ["--rerun", str(manifest_path), "--out", str(out)]
     rc = _fit_checked(rerun_args, argv, data, priors, bias, inputs, out)
     if rc != 0:

@@ -49,6 +49,7 @@ import pandas as pd
 
 from bayes_rescue._memo import memoised
 from bayes_rescue.data.files import read_input_bytes
+from bayes_rescue.data.names import NAME_RULE, is_valid_name, quote
 from bayes_rescue.errors import InputError
 
 REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
@@ -77,8 +78,9 @@ def benefit_sign(direction: str) -> float:
     return 1.0 if direction == "higher" else -1.0
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_INT = re.compile(r"^[+]?\d+$")
+_INT = re.compile(r"[+]?[0-9]+", re.ASCII)
+#: A P value as printed: ASCII digits only (``float`` would take Arabic-Indic or full-width digits).
+_P_VALUE = re.compile(r"[+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 BUNDLED_COHORT = "chen2025"
 
 
@@ -203,13 +205,22 @@ class CountsData:
 
 def _read_text(path: Path) -> tuple[str, bytes]:
     raw = read_input_bytes(path, field="--data", what="file")
+    return _decode(raw, path), raw
+
+
+def _decode(raw: bytes, source) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=path) from None
+        raise InputError(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=source) from None
     if "\x00" in text:
-        raise InputError("contains NUL bytes: not a text CSV file", source=path)
-    return text, raw
+        raise InputError("contains NUL bytes: not a text CSV file", source=source)
+    return text
+
+
+def counts_from_bytes(raw: bytes, *, source: str) -> CountsData:
+    """Validate counts given as the bytes of a CSV file (UTF-8, a BOM tolerated; the sha256 is of ``raw``)."""
+    return parse_counts(_decode(raw, source), source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _csv_records(text: str, source: str) -> list[tuple[int, list[str]]]:
@@ -240,8 +251,10 @@ def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
     v = value.strip()
     if v == "":
         raise InputError("is empty; expected a whole number", source=source, line=line, field=field)
-    if not _INT.match(v):
-        raise InputError(f"'{v[:40]}' is not a non-negative whole number", source=source, line=line, field=field)
+    if not _INT.fullmatch(v):
+        raise InputError(
+            f"{quote(v)} is not a non-negative whole number (ASCII digits 0-9)", source=source, line=line, field=field
+        )
     n = int(v)
     if n > 10**9:
         raise InputError(f"{n} is implausibly large (> 1e9)", source=source, line=line, field=field)
@@ -253,10 +266,9 @@ def _parse_p(value: str, *, source: str, line: int) -> str:
     v = value.strip()
     if v == "":
         return ""
-    try:
-        p = float(v)
-    except ValueError:
-        raise InputError(f"'{v[:40]}' is not a number", source=source, line=line, field="reported_p") from None
+    if not _P_VALUE.fullmatch(v):
+        raise InputError(f"{quote(v)} is not a number (ASCII digits)", source=source, line=line, field="reported_p")
+    p = float(v)
     if not (0.0 <= p <= 1.0):
         raise InputError(f"{v} is not in [0, 1]", source=source, line=line, field="reported_p")
     return v
@@ -268,6 +280,10 @@ def _take_label(seen: dict, key, value: str, what: str, *, source: str, line: in
         return
     if "\n" in value or "\r" in value:
         raise InputError("contains a line break; a label is one line", source=source, line=line, field=field)
+    if not value.isprintable():
+        raise InputError(
+            "contains a control character; a label is printable text", source=source, line=line, field=field
+        )
     if len(value) > MAX_LABEL:
         raise InputError(f"is {len(value)} characters long; at most {MAX_LABEL}", source=source, line=line, field=field)
     prev = seen.get(key)
@@ -297,17 +313,18 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     header_line, header_row = records_in[0]
     header = [h.strip() for h in header_row]
     seen: set[str] = set()
-    for col in header:
-        if col in seen:
-            raise InputError("column appears twice in the header", source=source, line=header_line, field=col)
-        seen.add(col)
-        if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+    for k, col in enumerate(header, start=1):
+        if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:  # quoted only if it follows the name rule
+            shown = col if is_valid_name(col) and len(col) <= 40 else f"<column {k}>"
             raise InputError(
                 "unknown column; allowed: " + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS),
                 source=source,
                 line=header_line,
-                field=col or "<blank>",
+                field=shown,
             )
+        if col in seen:
+            raise InputError("column appears twice in the header", source=source, line=header_line, field=col)
+        seen.add(col)
     for col in REQUIRED_COLUMNS:
         if col not in seen:
             raise InputError("required column is missing", source=source, line=header_line, field=col)
@@ -323,13 +340,9 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             raise InputError(f"has {len(row)} fields, the header has {len(header)}", source=source, line=i)
         rec = {h: c.strip() for h, c in zip(header, row, strict=True)}
         for name in ("outcome", "subgroup"):
-            if not _NAME.match(rec[name]):
+            if not is_valid_name(rec[name]):
                 raise InputError(
-                    f"'{rec[name][:40]}' is not a valid name (letters, digits, '_', '.', '-';"
-                    " starting with a letter or digit)",
-                    source=source,
-                    line=i,
-                    field=name,
+                    f"{quote(rec[name])} is not a valid name ({NAME_RULE})", source=source, line=i, field=name
                 )
         if rec["subgroup"] == OVERALL:
             raise InputError(
@@ -340,7 +353,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             )
         if rec["arm"] not in ARMS:
             raise InputError(
-                f"'{rec['arm'][:40]}' is not an arm; expected 'treatment' or 'control'",
+                f"{quote(rec['arm'])} is not an arm; expected 'treatment' or 'control'",
                 source=source,
                 line=i,
                 field="arm",
@@ -364,7 +377,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
         if direction:
             if direction not in DIRECTIONS:
                 raise InputError(
-                    f"'{direction[:40]}' is not 'higher' or 'lower'",
+                    f"{quote(direction)} is not 'higher' or 'lower'",
                     source=source,
                     line=i,
                     field="direction",
@@ -492,7 +505,7 @@ def load_bundled(name: str = BUNDLED_COHORT) -> CountsData:
     """Load a bundled dataset and check it against the figures printed in its source."""
     if name not in bundled_names():
         raise InputError(
-            f"unknown bundled dataset '{name}'; available: {', '.join(bundled_names())}",
+            f"unknown bundled dataset {quote(name)}; available: {', '.join(bundled_names())}",
             field="--data",
         )
     root = resources.files("bayes_rescue") / "data"

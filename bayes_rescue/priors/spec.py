@@ -33,7 +33,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,7 +40,8 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special, stats
 
-from bayes_rescue.data.files import read_input_bytes
+from bayes_rescue.data.names import check_name, quote
+from bayes_rescue.data.tomlfile import check_keys, loads_toml, number, read_toml, require_table, text
 from bayes_rescue.errors import InputError
 
 #: Default hyperpriors and where they come from; a prior file may override any of them.
@@ -307,48 +307,15 @@ def for_outcome(table: dict, outcome: str):
     return table.get(outcome, table.get(DEFAULT_OUTCOME))
 
 
-def _number(value, *, source: str, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{value!r} is not a number", source=source, field=field)
-    v = float(value)
-    if not math.isfinite(v):
-        raise InputError(f"{value!r} is not finite", source=source, field=field)
-    return v
-
-
-def _text(value, *, source: str, field: str, required: bool = False) -> str:
-    if value is None:
-        if required:
-            raise InputError("is required", source=source, field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{value!r} is not text", source=source, field=field)
-    if required and not value.strip():
-        raise InputError("is required and may not be blank", source=source, field=field)
-    return value
-
-
-def _require_table(table, *, source: str, where: str) -> None:
-    if not isinstance(table, dict):
-        raise InputError("must be a table", source=source, field=where or "<top>")
-
-
-def _check_keys(table, allowed: set[str], *, source: str, where: str) -> None:
-    _require_table(table, source=source, where=where)
-    for key in table:
-        if key not in allowed:
-            raise InputError(
-                f"unknown key; allowed here: {', '.join(sorted(allowed))}",
-                source=source,
-                field=f"{where}.{key}" if where else key,
-            )
+# the shared validators (public in bayes_rescue.data.tomlfile; these names kept for existing callers)
+_number, _text, _require_table, _check_keys = number, text, require_table, check_keys
 
 
 def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
     """Validate a parsed prior TOML document (see the module docstring for the format)."""
     src = origin
     _check_keys(doc, _TOP_KEYS, source=src, where="")
-    name = _text(doc.get("name"), source=src, field="name", required=True)
+    name = check_name(_text(doc.get("name"), source=src, field="name", required=True), source=src, field="name")
     description = _text(doc.get("description"), source=src, field="description", required=True)
     rationale = _text(doc.get("rationale"), source=src, field="rationale")
     hyper = dict(DEFAULT_HYPER)
@@ -371,6 +338,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
     effects: dict[str, EffectPrior] = {}
     shifts: dict[str, dict[str, SubgroupShift]] = {}
     for outcome, table in effects_doc.items():
+        check_name(outcome, source=src, field="effect.<outcome>")
         where = f"effect.{outcome}"
         _check_keys(table, _EFFECT_KEYS, source=src, where=where)
         comps_doc = table.get("components")
@@ -409,6 +377,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
         if "subgroups" in table:
             _require_table(table["subgroups"], source=src, where=f"{where}.subgroups")
             for sg, sh in table["subgroups"].items():
+                check_name(sg, source=src, field=f"{where}.subgroups.<subgroup>")
                 sw = f"{where}.subgroups.{sg}"
                 _check_keys(sh, _SHIFT_KEYS, source=src, where=sw)
                 if "offset" not in sh:
@@ -582,22 +551,14 @@ def read_named_toml(name_or_path, *, names, directory, what: str, field: str) ->
     if not (spec.endswith(".toml") or "/" in spec or "\\" in spec):
         if spec not in names:
             raise InputError(
-                f"unknown {what} '{spec}'; bundled: {', '.join(names)} (or give a path to a .toml file)", field=field
+                f"unknown {what} {quote(spec)}; bundled: {', '.join(names)} (or give a path to a .toml file)",
+                field=field,
             )
         raw = (directory / f"{spec}.toml").read_bytes()
         origin = f"bundled:{spec}" if what == "prior" else f"bundled:{what.split()[0]}/{spec}"
-    else:
-        raw = read_input_bytes(Path(spec), field=field, what=f"{what} file")
-        origin = spec
-    try:
-        doc = tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", source=origin) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"is not valid TOML ({exc})", source=origin) from None
-    except RecursionError:
-        raise InputError(f"is not a {what} file (nested too deeply to read)", source=origin) from None
-    return doc, origin, raw
+        return loads_toml(raw, origin=origin, what=what), origin, raw
+    doc, raw = read_toml(spec, field=field, what=what)
+    return doc, spec, raw
 
 
 def resolve_priors(arg: str) -> list[PriorSpec]:
