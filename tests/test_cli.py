@@ -162,12 +162,13 @@ def test_bad_data_file_exit_2(tmp_path, capsys):
 
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
     """An existing run is replaced only with --overwrite; a folder that is not a run of this tool (no
-    manifest.json saying so) is never replaced."""
+    manifest.json saying so) is never replaced, and the message does not suggest --overwrite for it."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     assert fit_script.main(["--out", str(out), *TINY]) == 2
-    assert "already exists" in capsys.readouterr().err and (out / "keep.txt").exists()
+    err = capsys.readouterr().err
+    assert "--overwrite cannot replace it" in err and "pass --overwrite" not in err and (out / "keep.txt").exists()
     assert fit_script.main(["--out", str(out), "--overwrite", *TINY]) == 2
     assert "not a bayes_rescue run" in capsys.readouterr().err and (out / "keep.txt").exists()
     (out / "manifest.json").write_text('{"tool": "bayes_rescue"}')

@@ -256,31 +256,51 @@ def _rerun_settings(args) -> dict:
 
 
 def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
-    """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
-    whole fit (:func:`_fit_and_write`).
+    """Check everything that can fail before any heavy import (PyMC, the plotting stack) and before any
+    sampling: the draw budget, the priors' and the bias model's coverage of the data (the model specs, built
+    from the parsed files alone), and the run folder and its lock (held for the whole fit). Then fit
+    (:func:`_fit_and_write`).
 
-    Helper processes (:mod:`bayes_rescue.workers`) start first and load the plotting stack while this process
-    imports PyMC and fits. One prior: one helper draws half the figures while this process writes the other
-    files and then draws the other half (two helpers were no faster on two cores and took the run's memory,
-    summed over its processes, past 600 MB). Several priors: two helpers also build the priors' DataTrees,
-    then draw the figures."""
-    from bayes_rescue.workers import Workers
+    Helper processes (:mod:`bayes_rescue.workers`) start once the folder is held and load the plotting stack
+    while this process imports PyMC and fits. One prior: one helper draws half the figures while this process
+    writes the other files and then draws the other half (two helpers were no faster on two cores and took
+    the run's memory, summed over its processes, past 600 MB). Several priors: two helpers also build the
+    priors' DataTrees, then draw the figures."""
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.coverage import bundled_content_notes
 
     check_total_draws(args.chains, args.draws)
-    several = len(priors) > 1 or bias is not None
-    helpers = 2 if several else (0 if args.no_figures else 1)
-    preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
-    if several:  # the helpers also complete the priors' DataTrees
-        preload += ["bayes_rescue.inference.derived"]
-    with Workers(helpers, preload=preload, share=not several) as pool:
-        from bayes_rescue.api import make_specs
-        from bayes_rescue.outputs import rundir
+    specs = _model_specs(args, data, priors, bias)
+    field = "--out" if args.out is not None else "--name"
+    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        for note in bundled_content_notes(data, priors, bias):  # said once the run goes ahead
+            print(note, file=sys.stderr)
+        from bayes_rescue.workers import Workers
 
-        # validate the priors, bias model and their coverage of the data before any sampling
-        specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
-        field = "--out" if args.out is not None else "--name"
-        with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        several = len(priors) > 1 or bias is not None
+        helpers = 2 if several else (0 if args.no_figures else 1)
+        preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
+        if several:  # the helpers also complete the priors' DataTrees
+            preload += ["bayes_rescue.inference.derived"]
+        with Workers(helpers, preload=preload, share=not several) as pool:
             return _fit_and_write(args, argv, data, specs, target, inputs, pool)
+
+
+def _model_specs(args, data, priors, bias) -> list:
+    """The fits of the run: each prior (with ``--robust``/``--discount``), and with a bias model each prior
+    again, bias-adjusted. Building a :class:`~bayes_rescue.model.spec.ModelSpec` checks a prior's and a bias
+    model's coverage of the data and every number's domain without importing PyMC;
+    :func:`~bayes_rescue.priors.coverage.check_coverage` adds the subgroup offsets of ``[effect.default]``."""
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.priors.coverage import check_coverage
+    from bayes_rescue.priors.spec import discount, robustify
+
+    check_coverage(data, priors, bias)
+    adjusted = [discount(robustify(p, args.robust), args.discount) for p in priors]
+    specs = [ModelSpec(data, p, args.model) for p in adjusted]
+    if bias is not None:
+        specs += [ModelSpec(data, p, args.model, bias=bias) for p in adjusted]
+    return specs
 
 
 def cmd_fit(args, argv: list[str]) -> int:
