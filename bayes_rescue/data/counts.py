@@ -41,6 +41,7 @@ import hashlib
 import io
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,10 @@ REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
 LABEL_COLUMNS = ("outcome_label", "subgroup_label", "arm_label")
 OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note", *LABEL_COLUMNS)
 MAX_LABEL = 80
+#: Most outcomes and subgroups (per outcome) a counts file may have: 20 x 50 x 2 arms = 2,000 rows at most,
+#: read and checked in well under a second and small enough for the model (one cell per outcome x subgroup).
+MAX_OUTCOMES = 20
+MAX_SUBGROUPS = 50
 ARMS = ("treatment", "control")
 DIRECTIONS = ("higher", "lower")
 #: Outcome names whose direction is known: ``higher`` means more events is better.
@@ -223,14 +228,14 @@ def counts_from_bytes(raw: bytes, *, source: str) -> CountsData:
     return parse_counts(_decode(raw, source), source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def _csv_records(text: str, source: str) -> list[tuple[int, list[str]]]:
+def _csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
     """``(line number in the file, fields)`` of every CSV record, with the true line number of the line
-    where the record starts (:attr:`csv.reader.line_num`).
+    where the record starts (:attr:`csv.reader.line_num`); a generator, so that a file refused at a row
+    (a cap reached, say) is not read further.
 
     A field that spans lines (a quoted newline, or an unterminated quote that would swallow every later
     row) is an error naming the line where the field starts."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    out = []
     start = 1
     try:
         for row in reader:
@@ -240,11 +245,10 @@ def _csv_records(text: str, source: str) -> list[tuple[int, list[str]]]:
                     source=source,
                     line=start,
                 )
-            out.append((start, row))
+            yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"is not valid CSV ({exc})", source=source, line=start) from None
-    return out
 
 
 def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
@@ -297,6 +301,61 @@ def _take_label(seen: dict, key, value: str, what: str, *, source: str, line: in
     seen.setdefault(key, (value, line))
 
 
+def _check_cells(records: list[dict], directions: dict[str, tuple[str, int]], source: str) -> None:
+    """The checks across rows, in one pass over the records (linear; no per-group pandas work): both arms
+    of every outcome x subgroup, a direction for every outcome, subgroups that partition one cohort, and
+    one reported P per outcome x subgroup."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    sums: dict[tuple[str, str], list[int]] = {}  # (outcome, arm) -> [total, last line]
+    for r in records:
+        groups.setdefault((r["outcome"], r["subgroup"]), []).append(r)
+        acc = sums.setdefault((r["outcome"], r["arm"]), [0, 0])
+        acc[0] += r["total"]
+        acc[1] = r["_line"]
+    for (outcome, sg), rows in groups.items():  # every outcome x subgroup needs both arms
+        arms = {r["arm"] for r in rows}
+        for arm in ARMS:
+            if arm not in arms:
+                raise InputError(
+                    f"outcome '{outcome}', subgroup '{sg}' has no '{arm}' row",
+                    source=source,
+                    line=rows[0]["_line"],
+                    field="arm",
+                )
+    outcomes = list(dict.fromkeys(r["outcome"] for r in records))
+    for outcome in outcomes:  # directions: given, or known
+        if outcome not in directions and outcome not in KNOWN_DIRECTIONS:
+            line = next(r["_line"] for r in records if r["outcome"] == outcome)
+            raise InputError(
+                f"outcome '{outcome}' has no known direction; add a 'direction' column"
+                " with 'higher' (more events is better) or 'lower'",
+                source=source,
+                line=line,
+                field="direction",
+            )
+    first = outcomes[0]
+    for outcome in outcomes:  # subgroups partition one cohort: per arm, the summed totals agree across outcomes
+        for arm in ARMS:
+            n, line = sums[(outcome, arm)]
+            if n != sums[(first, arm)][0]:
+                raise InputError(
+                    f"the {arm} subgroups of '{outcome}' add up to {n} patients"
+                    f" but those of '{first}' to {sums[(first, arm)][0]}; subgroups must partition"
+                    " the same cohort",
+                    source=source,
+                    line=line,
+                    field="total",
+                )
+    for (outcome, sg), rows in groups.items():  # a reported P: both arms agree where both give one
+        if len({r["reported_p"] for r in rows if r["reported_p"]}) > 1:
+            raise InputError(
+                f"the two arms of '{outcome}'/'{sg}' give different reported P values",
+                source=source,
+                line=rows[-1]["_line"],
+                field="reported_p",
+            )
+
+
 def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = None) -> CountsData:
     """Validate counts given as CSV text; see the module docstring for the format.
 
@@ -308,9 +367,10 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     if text.strip() == "":
         raise InputError("is empty; expected a header line and counts", source=source)
     records_in = _csv_records(text, source)
-    if not records_in:
+    first = next(records_in, None)
+    if first is None:
         raise InputError("is empty; expected a header line and counts", source=source)
-    header_line, header_row = records_in[0]
+    header_line, header_row = first
     header = [h.strip() for h in header_row]
     seen: set[str] = set()
     for k, col in enumerate(header, start=1):
@@ -333,7 +393,8 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     labels: dict[str, dict] = {col: {} for col in LABEL_COLUMNS}
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
-    for i, row in records_in[1:]:
+    subgroups_seen: dict[str, set[str]] = {}
+    for i, row in records_in:
         if not row or all(c.strip() == "" for c in row):
             continue
         if len(row) != len(header):
@@ -373,6 +434,23 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 field="arm",
             )
         keys[key] = i
+        sgs = subgroups_seen.setdefault(rec["outcome"], set())
+        if len(sgs) == 0 and len(subgroups_seen) > MAX_OUTCOMES:
+            raise InputError(
+                f"more than {MAX_OUTCOMES} outcomes; at most {MAX_OUTCOMES} are allowed",
+                source=source,
+                line=i,
+                field="outcome",
+            )
+        sgs.add(rec["subgroup"])
+        if len(sgs) > MAX_SUBGROUPS:
+            raise InputError(
+                f"outcome '{rec['outcome']}' has more than {MAX_SUBGROUPS} subgroups;"
+                f" at most {MAX_SUBGROUPS} are allowed",
+                source=source,
+                line=i,
+                field="subgroup",
+            )
         direction = rec.get("direction", "")
         if direction:
             if direction not in DIRECTIONS:
@@ -412,60 +490,11 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
         )
     if not records:
         raise InputError("has a header but no counts", source=source, line=header_line + 1)
+    _check_cells(records, directions, source)
     table = pd.DataFrame.from_records(records)
-
-    # every outcome x subgroup needs both arms
-    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
-        arms = set(grp["arm"])
-        for arm in ARMS:
-            if arm not in arms:
-                raise InputError(
-                    f"outcome '{outcome}', subgroup '{sg}' has no '{arm}' row",
-                    source=source,
-                    line=int(grp["_line"].iloc[0]),
-                    field="arm",
-                )
-    # directions: given, or known
-    resolved: dict[str, str] = {}
-    for outcome in dict.fromkeys(table["outcome"]):
-        if outcome in directions:
-            resolved[outcome] = directions[outcome][0]
-        elif outcome in KNOWN_DIRECTIONS:
-            resolved[outcome] = KNOWN_DIRECTIONS[outcome]
-        else:
-            line = int(table.loc[table["outcome"] == outcome, "_line"].iloc[0])
-            raise InputError(
-                f"outcome '{outcome}' has no known direction; add a 'direction' column"
-                " with 'higher' (more events is better) or 'lower'",
-                source=source,
-                line=line,
-                field="direction",
-            )
-    # subgroups partition one cohort: per arm, the summed totals agree across outcomes
-    sums = table.groupby(["outcome", "arm"], sort=False)["total"].sum()
-    first = table["outcome"].iloc[0]
-    for outcome in dict.fromkeys(table["outcome"]):
-        for arm in ARMS:
-            if sums[(outcome, arm)] != sums[(first, arm)]:
-                line = int(table.loc[(table["outcome"] == outcome) & (table["arm"] == arm), "_line"].iloc[-1])
-                raise InputError(
-                    f"the {arm} subgroups of '{outcome}' add up to {sums[(outcome, arm)]} patients"
-                    f" but those of '{first}' to {sums[(first, arm)]}; subgroups must partition"
-                    " the same cohort",
-                    source=source,
-                    line=line,
-                    field="total",
-                )
-    # a reported P belongs to an outcome x subgroup: both arms must agree where both give one
-    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
-        ps = [p for p in grp["reported_p"].unique() if p]
-        if len(ps) > 1:
-            raise InputError(
-                f"the two arms of '{outcome}'/'{sg}' give different reported P values",
-                source=source,
-                line=int(grp["_line"].iloc[-1]),
-                field="reported_p",
-            )
+    resolved = {
+        o: directions[o][0] if o in directions else KNOWN_DIRECTIONS[o] for o in dict.fromkeys(table["outcome"])
+    }
     digest = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
     return CountsData(
         table=table.drop(columns="_line"),

@@ -55,9 +55,9 @@ from importlib import resources
 from pathlib import Path
 
 from bayes_rescue.data.names import check_name
-from bayes_rescue.data.tomlfile import check_keys, number, require_table, text
+from bayes_rescue.data.tomlfile import check_count, check_keys, number, require_table, text
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors.spec import DEFAULT_OUTCOME, for_outcome, read_named_toml
+from bayes_rescue.priors.spec import DEFAULT_OUTCOME, MAX_COMPONENTS, MAX_EFFECTS, for_outcome, read_named_toml
 
 #: The bias model that ``--bias`` without a name means.
 DEFAULT_BIAS = "observational"
@@ -241,6 +241,7 @@ def _term(doc, *, src: str, where: str) -> BiasTerm:
     comps_doc = doc.get("components", [])
     if not isinstance(comps_doc, list):
         raise InputError("must be a list of [[...components]] tables", source=src, field=f"{where}.components")
+    check_count(len(comps_doc), MAX_COMPONENTS, what="components", source=src, field=f"{where}.components")
     comps = tuple(_component(c, src=src, where=f"{where}.components[{k}]") for k, c in enumerate(comps_doc))
     combine = text(doc.get("combine"), source=src, field=f"{where}.combine")
     if combine:
@@ -289,6 +290,7 @@ def parse_bias(doc: dict, *, origin: str, sha256: str = "") -> BiasModel:
     if not terms_doc:
         raise InputError("a bias model needs at least one [bias.<outcome>] table", source=src, field="bias")
     require_table(terms_doc, source=src, where="bias")
+    check_count(len(terms_doc), MAX_EFFECTS, what="[bias.<outcome>] tables", source=src, field="bias")
     terms = {
         check_name(o, source=src, field="bias.<outcome>"): _term(t, src=src, where=f"bias.{o}")
         for o, t in terms_doc.items()
