@@ -25,11 +25,15 @@ from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser(
         "fit",
         help="fit the model under one or more priors and write a run directory",
         description="Fit the model under one or more priors; print the table and write models/<run>/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _epilog_on_help(p)
     p.add_argument(
         "--rerun",
         type=Path,
@@ -47,7 +51,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--prior",
         default="skeptical",
-        help="bundled prior name, path to a .toml, comma-separated list, or 'all' (default: skeptical)",
+        help="bundled prior name (listed below with the outcomes each covers), path to a .toml, comma-separated"
+        " list, or 'all' (default: skeptical)",
     )
     p.add_argument(
         "--model",
@@ -135,6 +140,21 @@ def add_parser(sub) -> None:
         "--no-tipping", action="store_true", help="with --bias: skip the tipping-bias search (default: search)"
     )
     p.set_defaults(run=run)
+
+
+def _epilog_on_help(parser) -> None:
+    """Give ``fit --help`` the list of bundled priors and the outcomes each covers, read only when help is
+    shown (building the parser for every other command reads no prior file)."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        if parser.epilog is None:
+            from bayes_rescue.priors.spec import bundled_priors_text
+
+            parser.epilog = bundled_priors_text()
+        return plain()
+
+    parser.format_help = format_help
 
 
 def _run_name(args) -> str:

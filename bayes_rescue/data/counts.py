@@ -126,10 +126,6 @@ class Labels:
         """The arm's label, or ``treatment`` / ``control``."""
         return self.arms.get(arm) or arm
 
-    def as_dict(self) -> dict[str | tuple[str, str], str]:
-        """Every given label in one mapping: ``outcome``, ``(outcome, subgroup)`` and ``arm`` keys."""
-        return {**self.outcomes, **self.subgroups, **self.arms}
-
 
 @dataclass(frozen=True)
 class CountsData:

@@ -533,6 +533,27 @@ def bundled_prior_names() -> list[str]:
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
+def bundled_prior_outcomes() -> dict[str, list[str]]:
+    """``name -> outcomes its [effect.*] tables name`` for every bundled prior (``default`` = any outcome),
+    read from the files' keys alone (fast enough for ``--help``)."""
+    out = {}
+    for name in bundled_prior_names():
+        raw = (_prior_dir() / f"{name}.toml").read_bytes()
+        out[name] = list(loads_toml(raw, origin=f"bundled:{name}", what="prior").get("effect", {}))
+    return out
+
+
+def bundled_priors_text() -> str:
+    """The bundled priors and the outcomes each covers, one line each (for ``fit --help`` and ``priors``)."""
+    lines = ["bundled priors and the outcomes each covers (others need a prior file with [effect.default]):"]
+    for name, outcomes in bundled_prior_outcomes().items():
+        covers = "any outcome ([effect.default])" if outcomes == [DEFAULT_OUTCOME] else ", ".join(outcomes)
+        if DEFAULT_OUTCOME in outcomes and outcomes != [DEFAULT_OUTCOME]:
+            covers = ", ".join(o for o in outcomes if o != DEFAULT_OUTCOME) + ", and any other outcome"
+        lines.append(f"  {name:<13} {covers}")
+    return "\n".join(lines)
+
+
 def load_prior(name_or_path: str | Path) -> PriorSpec:
     """Load a bundled prior by name, or a user's prior TOML file by path.
 
