@@ -29,7 +29,6 @@ Unknown keys are errors, as are missing sources, sd <= 0 and weights that do not
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -37,13 +36,21 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-from scipy import optimize, special, stats
-
 from bayes_rescue.data.counts import MAX_SUBGROUPS
 from bayes_rescue.data.names import check_name, quote
 from bayes_rescue.data.tomlfile import check_count, check_keys, loads_toml, number, read_toml, require_table, text
 from bayes_rescue.errors import InputError
+
+# the distributions and the derived priors live in their own modules; their names stay importable from here
+from bayes_rescue.priors.derive import calibrate_normal, check_trials, derive_component, discount, robustify  # noqa: F401
+from bayes_rescue.priors.effects import (  # noqa: F401
+    EffectPrior,
+    NormalComponent,
+    ess_elir,
+    ess_patients,
+    log_or_unit_information,
+    mixture_logpdf,
+)
 
 #: Default hyperpriors and where they come from; a prior file may override any of them.
 DEFAULT_HYPER: dict[str, float] = {
@@ -62,7 +69,6 @@ DEFAULT_HYPER_SOURCE = (
 _TOP_KEYS = {"name", "description", "rationale", "hyper", "effect"}
 _HYPER_KEYS = set(DEFAULT_HYPER) | {"source"}
 _EFFECT_KEYS = {"rationale", "components", "derive", "subgroups"}
-_DERIVE_KEYS = {"rule", "trials", "outcome", "tail", "reference_or", "reference_source"}
 _SHIFT_KEYS = {"offset", "source"}
 _COMPONENT_KEYS = {"name", "weight", "mean", "sd", "source", "trials"}
 DEFAULT_OUTCOME = "default"
@@ -93,133 +99,6 @@ def check_bound(kind: str, value: float, *, source: str | None, field: str) -> f
     if not (math.isfinite(value) and lo <= value <= hi):
         raise InputError(f"must be in [{lo:g}, {hi:g}] (logit scale), got {value!r}", source=source, field=field)
     return value
-
-
-def mixture_logpdf(x: np.ndarray, w: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """x (..., n); w, mu, sd (n, K), or (K,) for one mixture -> log density (..., n) or (...),
-    log sum_k w_k N(x | mu_k, sd_k).
-
-    Written out in NumPy (the normal log density, then a max-shifted log-sum-exp over the components);
-    zero-weight padding components contribute exp(-inf) = 0. About five times faster than
-    ``scipy.stats.norm.logpdf`` with ``scipy.special.logsumexp`` on the sweep's 20,000-draw arrays, the
-    same values to rounding (checked against them by a test)."""
-    with np.errstate(divide="ignore"):
-        logw = np.log(w)
-    z = (x[..., None] - mu) / sd
-    comp = (logw - np.log(sd) - 0.5 * np.log(2 * np.pi)) - 0.5 * z * z
-    top = comp.max(axis=-1)
-    return top + np.log(np.exp(comp - top[..., None]).sum(axis=-1))
-
-
-@dataclass(frozen=True)
-class NormalComponent:
-    """One normal component of an effect prior, on the log odds ratio."""
-
-    name: str
-    weight: float
-    mean: float
-    sd: float
-    source: str
-    trials: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return f"{self.weight:g} x Normal(mean={self.mean:.4g}, sd={self.sd:.4g}) [{self.name}]"
-
-
-@dataclass(frozen=True)
-class EffectPrior:
-    """Prior of one outcome's log odds ratio: a mixture of normal components."""
-
-    components: tuple[NormalComponent, ...]
-    rationale: str = ""
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([c.weight for c in self.components])
-
-    @property
-    def means(self) -> np.ndarray:
-        return np.array([c.mean for c in self.components])
-
-    @property
-    def sds(self) -> np.ndarray:
-        return np.array([c.sd for c in self.components])
-
-    def logpdf(self, x: np.ndarray | float) -> np.ndarray:
-        """Log density of the mixture at ``x`` (log OR)."""
-        return mixture_logpdf(np.asarray(x, dtype=float), self.weights, self.means, self.sds)
-
-    def cdf(self, x: np.ndarray | float) -> np.ndarray:
-        """Mixture CDF at ``x``."""
-        x = np.asarray(x, dtype=float)[..., None]
-        return (self.weights * stats.norm.cdf(x, self.means, self.sds)).sum(axis=-1)
-
-    def ppf(self, q: float) -> float:
-        """Mixture quantile (root of the CDF)."""
-        lo = float((self.means - 12 * self.sds).min())
-        hi = float((self.means + 12 * self.sds).max())
-        return float(optimize.brentq(lambda x: float(self.cdf(x)) - q, lo, hi, xtol=1e-12))
-
-    @property
-    def mean(self) -> float:
-        return float((self.weights * self.means).sum())
-
-    @property
-    def sd(self) -> float:
-        second = (self.weights * (self.sds**2 + self.means**2)).sum()
-        return float(math.sqrt(second - self.mean**2))
-
-    def neg_d2_logpdf(self, x: np.ndarray | float) -> np.ndarray:
-        """-d^2/dx^2 log density of the mixture (analytic); negative between well-separated components."""
-        x = np.asarray(x, dtype=float)[..., None]
-        logf = np.log(self.weights) + stats.norm.logpdf(x, self.means, self.sds)
-        r = np.exp(logf - special.logsumexp(logf, axis=-1, keepdims=True))  # responsibilities
-        u = -(x - self.means) / self.sds**2  # d/dx log f_k
-        d1 = (r * u).sum(-1)
-        d2 = (r * (u**2 - 1 / self.sds**2)).sum(-1) - d1**2
-        return -d2
-
-    def quadrature(self, n: int = 4001) -> tuple[np.ndarray, np.ndarray]:
-        """Grid and normalised weights covering the mixture (+-10 sd of every component)."""
-        lo = float((self.means - 10 * self.sds).min())
-        hi = float((self.means + 10 * self.sds).max())
-        x = np.linspace(lo, hi, n)
-        w = np.exp(self.logpdf(x))
-        return x, w / w.sum()
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw ``size`` values of the log OR."""
-        k = rng.choice(len(self.components), size=size, p=self.weights)
-        return rng.normal(self.means[k], self.sds[k])
-
-    def __repr__(self) -> str:
-        return " + ".join(repr(c) for c in self.components)
-
-
-def ess_elir(prior: EffectPrior, unit_information) -> float:
-    """Expected local-information-ratio ESS (Neuenschwander, Weber, Schmidli & O'Hagan, Biometrics
-    2020;76:1238-1247, doi 10.1111/biom.13252): E_prior[ i_prior(x) / i_unit(x) ], where i_prior = -d^2 log
-    prior and i_unit is the Fisher information of one observation; computed by quadrature over the prior.
-    """
-    x, w = prior.quadrature()
-    return float((w * prior.neg_d2_logpdf(x) / unit_information(x)).sum())
-
-
-def log_or_unit_information(p_control: float):
-    """Fisher information about the log OR carried by one patient of a 1:1 two-arm trial whose control
-    risk is ``p_control``: N patients give Var(log OR) = (2/N)(1/(p_t q_t) + 1/(p_c q_c))."""
-    pc = float(p_control)
-
-    def info(x):
-        pt = special.expit(special.logit(pc) + np.asarray(x))
-        return 1.0 / (2.0 * (1 / (pt * (1 - pt)) + 1 / (pc * (1 - pc))))
-
-    return info
-
-
-def ess_patients(prior: EffectPrior, p_control: float) -> float:
-    """Prior ESS in patients (1:1 trial, control risk ``p_control``) by ELIR."""
-    return ess_elir(prior, log_or_unit_information(p_control))
 
 
 @dataclass(frozen=True)
@@ -351,7 +230,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
         if "derive" in table:
             if comps_doc is not None:
                 raise InputError("give either 'components' or 'derive', not both", source=src, field=where)
-            comps_doc = [_derive(table["derive"], src=src, where=f"{where}.derive")]
+            comps_doc = [derive_component(table["derive"], src=src, where=f"{where}.derive")]
         if not isinstance(comps_doc, list) or not comps_doc:
             raise InputError("needs at least one [[...components]] entry", source=src, field=f"{where}.components")
         check_count(len(comps_doc), MAX_COMPONENTS, what="components", source=src, field=f"{where}.components")
@@ -378,7 +257,7 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
                     mean=mean,
                     sd=sd,
                     source=_text(comp["source"], source=src, field=f"{cw}.source", required=True),
-                    trials=_trials(comp.get("trials", []), src=src, where=f"{cw}.trials"),
+                    trials=check_trials(comp.get("trials", []), src=src, where=f"{cw}.trials"),
                 )
             )
         if "subgroups" in table:
@@ -408,118 +287,6 @@ def parse_prior(doc: dict, *, origin: str, sha256: str = "") -> PriorSpec:
             tuple(comps), _text(table.get("rationale"), source=src, field=f"{where}.rationale")
         )
     return PriorSpec(name, description, rationale, effects, hyper, hyper_source, origin, sha256, shifts)
-
-
-def _trials(value, *, src: str, where: str) -> tuple[str, ...]:
-    """Trial names a component was derived from; each must be in the package trial table."""
-    from bayes_rescue.priors.literature import trial_table
-
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise InputError("must be a list of trial names", source=src, field=where)
-    known = set(trial_table()["source"])
-    for t in value:
-        if t not in known:
-            raise InputError(f"'{t}' is not in the package trial table", source=src, field=where)
-    return tuple(value)
-
-
-def _derive(doc, *, src: str, where: str) -> dict:
-    """A calibrated normal component from a rule and a reference effect (see :func:`calibrate_normal`).
-
-    The reference is either the DerSimonian-Laird pooled log OR of ``trials`` in the package trial table
-    (so the prior changes when the table changes) or a stated ``reference_or`` with its source.
-    """
-    from bayes_rescue.priors.literature import pooled_log_or, trial_table
-
-    _check_keys(doc, _DERIVE_KEYS, source=src, where=where)
-    rule = _text(doc.get("rule"), source=src, field=f"{where}.rule", required=True)
-    if rule not in ("skeptical", "enthusiastic", "pessimistic"):
-        raise InputError(f"unknown rule '{rule}'; use skeptical, enthusiastic or pessimistic", source=src, field=where)
-    tail = _number(doc.get("tail", 0.05), source=src, field=f"{where}.tail")
-    if not 0 < tail < 0.5:
-        raise InputError(f"must be in (0, 0.5), got {tail}", source=src, field=f"{where}.tail")
-    if ("trials" in doc) == ("reference_or" in doc):
-        raise InputError("give exactly one of 'trials' or 'reference_or'", source=src, field=where)
-    if "trials" in doc:
-        trials = doc["trials"]
-        if not trials:
-            raise InputError("must name at least one trial", source=src, field=f"{where}.trials")
-        _trials(trials, src=src, where=f"{where}.trials")
-        outcome = _text(doc.get("outcome"), source=src, field=f"{where}.outcome", required=True)
-        table = trial_table()
-        try:
-            pooled = pooled_log_or(tuple(trials), outcome, table)
-        except KeyError as exc:
-            raise InputError(str(exc.args[0]), source=src, field=f"{where}.trials") from None
-        ref = pooled.log_or
-        lo, hi = pooled.ci()
-        cites = []
-        for t in trials:
-            rows = table[(table["source"] == t) & (table["outcome"] == outcome)].set_index("arm")
-            cites.append(
-                f"{t} {rows.loc['treatment', 'events']}/{rows.loc['treatment', 'total']} vs"
-                f" {rows.loc['control', 'events']}/{rows.loc['control', 'total']} ({rows.loc['treatment', 'citation']})"
-            )
-        reference = (
-            f"reference: DerSimonian-Laird pooled OR {math.exp(ref):.3f} (95% CI {math.exp(lo):.2f}-{math.exp(hi):.2f},"
-            f" log OR {ref:.4f}) for {outcome} over the package trial table: " + "; ".join(cites)
-        )
-    else:
-        ref_or = _number(doc["reference_or"], source=src, field=f"{where}.reference_or")
-        if ref_or <= 0 or ref_or == 1:
-            raise InputError("must be > 0 and not 1", source=src, field=f"{where}.reference_or")
-        ref = math.log(ref_or)
-        why = _text(doc.get("reference_source"), source=src, field=f"{where}.reference_source", required=True)
-        reference = f"reference: stated OR {ref_or:g} (log OR {ref:.4f}); {why}"
-    mean, sd = calibrate_normal(rule, ref, tail=tail)
-    return {
-        "name": rule,
-        "weight": 1.0,
-        "mean": mean,
-        "sd": sd,
-        "source": f"{rule} rule, tail {tail:g} (sd = |reference log OR| / qnorm({1 - tail:g})); {reference}",
-        "trials": list(doc.get("trials", [])),
-    }
-
-
-def robustify(spec: PriorSpec, weight: float = 0.2, *, vague_sd: float = 1.5285) -> PriorSpec:
-    """Robust version: each effect prior becomes (1 - weight) x itself + weight x Normal(0, vague_sd).
-
-    The vague component is the ``neutral`` prior's N(0, 1.5285) (95% of OR within 1/20..20). ``weight`` 0
-    returns the prior unchanged; 1 gives the vague component alone (Schmidli et al., Biometrics
-    2014;70:1023-1032, doi 10.1111/biom.12242, robust MAP priors).
-    """
-    if not 0 <= weight <= 1:
-        raise InputError(f"robust weight must be in [0, 1], got {weight}", field="--robust")
-    if weight == 0:
-        return spec
-    vague = NormalComponent(
-        "robust_vague", weight, 0.0, vague_sd, "weakly informative robustness component (neutral sd)"
-    )
-    effects = {}
-    for o, e in spec.effects.items():
-        kept = [dataclasses.replace(c, weight=c.weight * (1 - weight)) for c in e.components if weight < 1]
-        effects[o] = EffectPrior(
-            (*kept, vague), e.rationale + f" Robust: mixed with weight {weight:g} on N(0, {vague_sd:g})."
-        )
-    return dataclasses.replace(spec, name=f"{spec.name}_robust{weight:g}", effects=effects)
-
-
-def discount(spec: PriorSpec, factor: float) -> PriorSpec:
-    """Discounted version: every component's sd multiplied by ``factor`` (>= 1; variance inflation,
-    equivalent for a normal prior to a power prior with weight 1 / factor^2)."""
-    if factor < 1:
-        raise InputError(f"discount factor must be >= 1, got {factor}", field="--discount")
-    if factor == 1:
-        return spec
-    effects = {
-        o: EffectPrior(
-            tuple(dataclasses.replace(c, sd=c.sd * factor) for c in e.components),
-            e.rationale + f" Discounted: sd x {factor:g}.",
-        )
-        for o, e in spec.effects.items()
-    }
-    return dataclasses.replace(spec, name=f"{spec.name}_disc{factor:g}", effects=effects)
 
 
 def _prior_dir():
@@ -603,25 +370,3 @@ def resolve_priors(arg: str) -> list[PriorSpec]:
     if not specs:
         raise InputError("no prior given", field="--prior")
     return specs
-
-
-def calibrate_normal(rule: str, reference_log_or: float, *, tail: float = 0.05) -> tuple[float, float]:
-    """Spiegelhalter-Freedman-Parmar calibration of a normal prior from a reference effect.
-
-    ``skeptical``: mean 0, P(log OR beyond the reference) = ``tail``.
-    ``enthusiastic``: mean = reference, P(effect on the other side of 0) = ``tail``.
-    ``pessimistic``: mirror image of enthusiastic, mean = -reference.
-
-    Returns
-    -------
-    (mean, sd) on the log OR scale.
-    """
-    z = stats.norm.ppf(1 - tail)
-    sd = abs(reference_log_or) / z
-    if rule == "skeptical":
-        return 0.0, sd
-    if rule == "enthusiastic":
-        return reference_log_or, sd
-    if rule == "pessimistic":
-        return -reference_log_or, sd
-    raise ValueError(f"unknown calibration rule {rule!r}")
