@@ -198,7 +198,7 @@ def test_rerun_accepts_quiet(tmp_path, capsys):
     def stop(*a, **k):
         raise Reached
 
-    with mock.patch("bayes_rescue.cli.fit._fit_checked", stop), pytest.raises(Reached):
+    with mock.patch("bayes_rescue.cli.fit.fit_checked", stop), pytest.raises(Reached):
         main(["fit", "--rerun", str(run / "manifest.json"), "--quiet"])
     assert main(["fit", "--rerun", str(run / "manifest.json"), "--seed", "3"]) == 2
     assert "no other option than --out and --quiet" in capsys.readouterr().err
