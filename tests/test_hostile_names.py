@@ -332,3 +332,16 @@ def test_hostile_names_in_every_field_are_refused_and_nothing_outside_changes(tm
     assert rc == 2, (field, name, err.getvalue())
     assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
     assert _tree(tmp) == before
+
+
+def test_path_inside_is_the_second_line_of_defence(tmp_path):
+    """Every path built inside a run folder from a name is checked, once resolved, to stay inside it: the
+    audit's ``../../../user/victim`` and ``..`` (had they passed the name rule), an absolute part, and a
+    symlink inside the folder that leads out are refused; plain paths are returned as built."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "out").symlink_to(tmp_path)
+    assert rundir.path_inside(run, "skeptical+bias-mild/posterior.nc") == run / "skeptical+bias-mild/posterior.nc"
+    for bad in ("../../../user/victim/posterior.nc", "../posterior.nc", "..", "/etc/passwd", "out/x", "."):
+        with pytest.raises(InputError, match="outside the run folder"):
+            rundir.path_inside(run, bad)

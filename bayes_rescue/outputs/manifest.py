@@ -61,13 +61,15 @@ def _sha(raw: bytes) -> str:
 
 def write_inputs(folder: Path, data_raw: bytes, prior_raws: list[bytes], bias_raw: bytes | None = None) -> dict:
     """Write the inputs byte for byte into ``folder/inputs/``; return the manifest's ``inputs`` table."""
-    root = Path(folder) / INPUTS
+    from bayes_rescue.outputs.safewrite import path_inside
+
+    root = path_inside(folder, INPUTS)
     root.mkdir()
-    (root / DATA_FILE).write_bytes(data_raw)
+    path_inside(folder, f"{INPUTS}/{DATA_FILE}").write_bytes(data_raw)
     for k, raw in enumerate(prior_raws):
-        (root / prior_file(k)).write_bytes(raw)
+        path_inside(folder, f"{INPUTS}/{prior_file(k)}").write_bytes(raw)
     if bias_raw is not None:
-        (root / BIAS_FILE).write_bytes(bias_raw)
+        path_inside(folder, f"{INPUTS}/{BIAS_FILE}").write_bytes(bias_raw)
     return {
         "data": _sha(data_raw),
         "priors": [_sha(r) for r in prior_raws],
