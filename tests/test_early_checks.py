@@ -186,3 +186,17 @@ def test_a_lock_held_by_a_live_run_and_its_partial_are_kept(tmp_path, capsys):
         os.close(held)
     assert [p.name.split(".partial-")[0] for p in removed] == [".gone"]
     assert (tmp_path / ".busy.lock").exists() and (tmp_path / f".busy.partial-{os.getpid()}-abc").exists()
+
+
+def test_a_partial_whose_run_lock_is_held_is_kept_even_if_its_pid_looks_dead(tmp_path):
+    """A run in another PID namespace (a container sharing the folder) has a pid this process cannot see;
+    it holds its run lock, so its partial folder is kept."""
+    held = os.open(tmp_path / ".other.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    partial = tmp_path / f".other.partial-{_dead_pid()}-abc"
+    partial.mkdir()
+    try:
+        assert rundir.remove_stale(tmp_path, report=lambda m: None) == []
+    finally:
+        os.close(held)
+    assert partial.exists()

@@ -345,3 +345,10 @@ def test_path_inside_is_the_second_line_of_defence(tmp_path):
     for bad in ("../../../user/victim/posterior.nc", "../posterior.nc", "..", "/etc/passwd", "out/x", "."):
         with pytest.raises(InputError, match="outside the run folder"):
             rundir.path_inside(run, bad)
+
+
+@pytest.mark.parametrize("name", ["a\x01b", "a\nb", "a\tb"])
+def test_out_with_a_control_character_is_refused(tmp_path, name, capsys):
+    """``--out`` whose last part has a control character is refused like ``--name`` (exit 2), nothing made."""
+    assert main(["fit", "--out", str(tmp_path / name), "--quiet"]) == 2
+    assert "control character" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -102,9 +102,10 @@ def remove_stale(parent: Path, *, report=None) -> list[Path]:
         return removed
     for p in sorted(entries):
         if ".partial-" in p.name:
-            pid = p.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
-            if not pid.isdigit() or _pid_alive(int(pid)) or p.is_symlink():
-                continue
+            name, tail = p.name[1:].rsplit(".partial-", 1)
+            pid = tail.split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)) or p.is_symlink() or _lock_held(p.parent / name):
+                continue  # a live run's (even one whose pid this process cannot see: it holds its lock)
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -131,6 +132,20 @@ def remove_stale(parent: Path, *, report=None) -> list[Path]:
         names = ", ".join(p.name for p in removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
         report(f"note: removed {len(removed)} leftover(s) of killed runs in {parent}: {names}")
     return removed
+
+
+def _lock_held(target: Path) -> bool:
+    """True if another process holds the run lock of ``target`` right now."""
+    if os.path.abspath(target) in _HELD:
+        return False
+    try:
+        fd = _try_lock(_lock_path(target), create=False)
+    except OSError:
+        return True
+    if fd is None:
+        return os.path.lexists(_lock_path(target))
+    os.close(fd)
+    return False
 
 
 def remove_stale_partials(target: Path) -> list[Path]:

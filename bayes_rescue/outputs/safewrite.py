@@ -153,6 +153,8 @@ def check_target(target: Path, *, field: str = "--out", create: bool = True) -> 
     name = os.fsencode(target.name)
     if not target.name or target.name in (".", ".."):
         raise InputError("must name a file or folder", source=target, field=field)
+    if not target.name.isprintable():
+        raise InputError("the name contains a control character; refused", field=field)
     if len(name) > MAX_NAME_BYTES:
         raise InputError(f"the name is {len(name)} bytes; at most {MAX_NAME_BYTES} are allowed", field=field)
     absolute = Path(os.path.abspath(target))
