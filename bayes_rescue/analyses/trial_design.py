@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.data.names import quote
-from bayes_rescue.data.tomlfile import MAX_TOML_BYTES, loads_toml
+from bayes_rescue.data.tomlfile import MAX_TOML_BYTES, loads_toml, shown
 from bayes_rescue.errors import InputError
 
 #: The tests and sides a design may name (as :data:`bayes_rescue.analyses.prediction.TESTS` and ``SIDES``).
@@ -114,7 +114,7 @@ def parse_design(doc: dict, *, origin: str, text: str = "", sha256: str = "") ->
                 fail("is required", fld)
             return ""
         if not isinstance(v, str) or (required and not v.strip()):
-            fail(f"must be non-blank text, got {v!r}", fld)
+            fail(f"must be non-blank text, got {shown(v)}", fld)
         return v
 
     for key in doc:
@@ -141,7 +141,7 @@ def parse_design(doc: dict, *, origin: str, text: str = "", sha256: str = "") ->
                 raise InputError("is required (non-blank text)", source=origin, field=f"{where}.{key}")
         if f["confidence"] not in _CONFIDENCE:
             raise InputError(
-                f"must be one of {', '.join(_CONFIDENCE)}, got {f['confidence']!r}",
+                f"must be one of {', '.join(_CONFIDENCE)}, got {shown(f['confidence'])}",
                 source=origin,
                 field=f"{where}.confidence",
             )
@@ -184,19 +184,19 @@ def parse_design(doc: dict, *, origin: str, text: str = "", sha256: str = "") ->
     def integer(key: str) -> int:
         v = analysis[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            fail(f"must be a whole number >= 1, got {v!r}", f"analysis.{key}")
+            fail(f"must be a whole number >= 1, got {shown(v)}", f"analysis.{key}")
         return v
 
     def number(key: str, lo: float, hi: float) -> float:
         v = analysis[key]
         if isinstance(v, bool) or not isinstance(v, int | float) or not lo < v < hi:
-            fail(f"must be a number in ({lo}, {hi}), got {v!r}", f"analysis.{key}")
+            fail(f"must be a number in ({lo}, {hi}), got {shown(v)}", f"analysis.{key}")
         return float(v)
 
     def choice(key: str, options: tuple[str, ...], default: str) -> str:
         v = analysis.get(key, default)
         if v not in options:
-            fail(f"must be one of {', '.join(options)}, got {v!r}", f"analysis.{key}")
+            fail(f"must be one of {', '.join(options)}, got {shown(v)}", f"analysis.{key}")
         return v
 
     outcome = text_value(analysis, "outcome", "analysis")

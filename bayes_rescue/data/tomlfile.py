@@ -78,7 +78,7 @@ def read_toml(path: str | Path, *, field: str | None, what: str) -> tuple[dict, 
 def number(value, *, source: str, field: str) -> float:
     """``value`` as a finite float (a TOML integer or float, not a boolean)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{_shown(value)} is not a number", source=source, field=field)
+        raise InputError(f"{shown(value)} is not a number", source=source, field=field)
     v = float(value)
     if not math.isfinite(v):
         raise InputError(f"{value!r} is not finite", source=source, field=field)
@@ -92,7 +92,7 @@ def text(value, *, source: str, field: str, required: bool = False) -> str:
             raise InputError("is required", source=source, field=field)
         return ""
     if not isinstance(value, str):
-        raise InputError(f"{_shown(value)} is not text", source=source, field=field)
+        raise InputError(f"{shown(value)} is not text", source=source, field=field)
     if required and not value.strip():
         raise InputError("is required and may not be blank", source=source, field=field)
     return value
@@ -119,7 +119,9 @@ def check_keys(table, allowed: set[str], *, source: str, where: str) -> None:
             )
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
+    """How a message shows a value read from a file: strings through :func:`~bayes_rescue.data.names.quote`,
+    anything else as a short repr."""
     from bayes_rescue.data.names import quote
 
     return quote(value) if isinstance(value, str) else repr(value)[:40]

@@ -55,7 +55,7 @@ from importlib import resources
 from pathlib import Path
 
 from bayes_rescue.data.names import check_name
-from bayes_rescue.data.tomlfile import check_count, check_keys, number, require_table, text
+from bayes_rescue.data.tomlfile import check_count, check_keys, number, require_table, shown, text
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.spec import DEFAULT_OUTCOME, MAX_COMPONENTS, MAX_EFFECTS, for_outcome, read_named_toml
 
@@ -247,7 +247,7 @@ def _term(doc, *, src: str, where: str) -> BiasTerm:
     if combine:
         if combine not in _COMBINE_RULES:
             raise InputError(
-                f"unknown rule {combine!r}; use {', '.join(_COMBINE_RULES)}", source=src, field=f"{where}.combine"
+                f"unknown rule {shown(combine)}; use {', '.join(_COMBINE_RULES)}", source=src, field=f"{where}.combine"
             )
         if not comps:
             raise InputError("combine needs at least one component", source=src, field=f"{where}.components")

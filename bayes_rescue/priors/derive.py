@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from scipy import stats
 
-from bayes_rescue.data.tomlfile import check_keys, number, text
+from bayes_rescue.data.tomlfile import check_keys, number, shown, text
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.effects import EffectPrior, NormalComponent
 
@@ -31,7 +31,7 @@ def check_trials(value, *, src: str, where: str) -> tuple[str, ...]:
     known = set(trial_table()["source"])
     for t in value:
         if t not in known:
-            raise InputError(f"'{t}' is not in the package trial table", source=src, field=where)
+            raise InputError(f"{shown(t)} is not in the package trial table", source=src, field=where)
     return tuple(value)
 
 
@@ -46,7 +46,9 @@ def derive_component(doc, *, src: str, where: str) -> dict:
     check_keys(doc, DERIVE_KEYS, source=src, where=where)
     rule = text(doc.get("rule"), source=src, field=f"{where}.rule", required=True)
     if rule not in ("skeptical", "enthusiastic", "pessimistic"):
-        raise InputError(f"unknown rule '{rule}'; use skeptical, enthusiastic or pessimistic", source=src, field=where)
+        raise InputError(
+            f"unknown rule {shown(rule)}; use skeptical, enthusiastic or pessimistic", source=src, field=where
+        )
     tail = number(doc.get("tail", 0.05), source=src, field=f"{where}.tail")
     if not 0 < tail < 0.5:
         raise InputError(f"must be in (0, 0.5), got {tail}", source=src, field=f"{where}.tail")
