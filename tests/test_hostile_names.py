@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bayes_rescue.cli import main
-from bayes_rescue.data.names import check_name, is_valid_name, quote, safe_name
+from bayes_rescue.data.names import MAX_NAME, check_name, is_valid_name, quote, safe_name
 from bayes_rescue.errors import InputError
 from bayes_rescue.outputs import manifest as mf
 from bayes_rescue.outputs import rundir
@@ -104,10 +104,11 @@ def test_a_bias_model_name_that_is_a_path_is_refused(tmp_path):
 
 def test_the_name_rule():
     """The alphabet of :mod:`bayes_rescue.data.names`: ASCII letters, digits, ``_ . -``, a letter or digit
-    first, at most 64 characters; the bundled names follow it."""
-    for ok in ("skeptical", "map_early", "mrs_0_2", "a.b-c", "A" * 64, "9lives"):
+    first, at most MAX_NAME (80) characters; the bundled names follow it."""
+    for ok in ("skeptical", "map_early", "mrs_0_2", "a.b-c", "A" * MAX_NAME, "9lives"):
         assert is_valid_name(ok), ok
-    for bad in ("", "..", ".", "a/b", "a\\b", "-x", "=SUM(1)", "@x", "+1", "a\x01b", "a\nb", "a\tb", "é", "A" * 65,
+    too_long = "A" * (MAX_NAME + 1)
+    for bad in ("", "..", ".", "a/b", "a\\b", "-x", "=SUM(1)", "@x", "+1", "a\x01b", "a\nb", "a\tb", "é", too_long,
                 "\u0663", "a b", None, 3):  # fmt: skip
         assert not is_valid_name(bad), bad
         with pytest.raises(InputError, match="field 'f'"):
@@ -117,7 +118,7 @@ def test_the_name_rule():
     assert quote("a\x1b[31m") == "a value of 6 characters with control or non-ASCII characters"
 
 
-@pytest.mark.parametrize("name", ["a\x01b", "a\nb", "a\tb", "../x", "x" * 65, "=cmd"])
+@pytest.mark.parametrize("name", ["a\x01b", "a\nb", "a\tb", "../x", "x" * (MAX_NAME + 1), "=cmd"])
 def test_run_name_with_a_control_character_is_refused(tmp_path, name, capsys):
     """``--name`` with a control character (``a\\x01b``, a newline, a tab) created such a folder; now exit
     2 naming ``--name``, and no folder is made."""
@@ -259,7 +260,7 @@ hostile = st.one_of(
             "a\x00b",
             "a\x01b",
             "a\nb",
-            "x" * 65,
+            "x" * (MAX_NAME + 1),
             "x" * 300,
             "\u0663",
             "é",

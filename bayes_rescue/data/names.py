@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bayes_rescue.errors import InputError
 
-#: Longest name, in characters (ASCII, so also bytes): short enough for any file system and any report.
-MAX_NAME = 64
+#: Longest name, in characters (ASCII, so also bytes): as long as a label, short enough for any file system.
+MAX_NAME = 80
 #: The allowed alphabet (ASCII only).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", re.ASCII)
 #: In words, for messages.
