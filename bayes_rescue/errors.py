@@ -55,10 +55,6 @@ class InputError(ValueError):
         return " ".join(text.split())  # never more than one line
 
 
-class ConvergenceError(RuntimeError):
-    """The sampler did not meet the diagnostics gate, even after a retry."""
-
-
 class Terminated(KeyboardInterrupt):
     """The process was asked to stop with SIGTERM.
 

@@ -162,12 +162,13 @@ def test_bad_data_file_exit_2(tmp_path, capsys):
 
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
     """An existing run is replaced only with --overwrite; a folder that is not a run of this tool (no
-    manifest.json saying so) is never replaced."""
+    manifest.json saying so) is never replaced, and the message does not suggest --overwrite for it."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     assert fit_script.main(["--out", str(out), *TINY]) == 2
-    assert "already exists" in capsys.readouterr().err and (out / "keep.txt").exists()
+    err = capsys.readouterr().err
+    assert "--overwrite cannot replace it" in err and "pass --overwrite" not in err and (out / "keep.txt").exists()
     assert fit_script.main(["--out", str(out), "--overwrite", *TINY]) == 2
     assert "not a bayes_rescue run" in capsys.readouterr().err and (out / "keep.txt").exists()
     (out / "manifest.json").write_text('{"tool": "bayes_rescue"}')
@@ -255,3 +256,26 @@ def test_sensitivity_command_writes_grid_and_heatmaps(tmp_path, capsys):
     assert (out / "heatmap_p_benefit_robust0.png").is_file() and not (out / "tipping.csv").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["grid_points"] == 2 and "points_failing_gate" in manifest["worst_diagnostics"]
+
+
+def test_fit_help_and_priors_list_the_bundled_priors_and_their_outcomes(capsys):
+    """Issue 21 item 3: ``fit --help`` listed no prior names or the outcomes they cover. Reference: each
+    bundled prior loaded in full (load_prior) and the outcomes of its effect priors; both ``fit --help`` and
+    ``priors`` must show each name on a line with exactly those outcomes."""
+    from bayes_rescue.cli import main
+    from bayes_rescue.priors.spec import bundled_prior_names
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    helptext = capsys.readouterr().out
+    assert main(["priors"]) == 0
+    listing = capsys.readouterr().out
+    for text in (helptext, listing):
+        lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.startswith("  ") and ln.split()}
+        for name in bundled_prior_names():
+            outcomes = list(load_prior(name).effects)
+            line = lines[name]
+            if outcomes == ["default"]:
+                assert "any outcome" in line, line
+            else:
+                assert line.split(None, 1)[1] == ", ".join(outcomes), line

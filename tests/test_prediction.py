@@ -521,3 +521,47 @@ def test_predict_bias_uses_the_bias_adjusted_fit(tmp_path):
     plain, adjusted = pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(tmp_path / "adj.csv")
     assert adjusted["pos"].iloc[0] < plain["pos"].iloc[0]
     assert _predict(run, *common, "--bias", "nope", "--out", tmp_path / "x.csv") == 2
+
+
+def test_bundled_design_on_another_study_uses_the_runs_control_rate(run_dir, tmp_path, capsys):
+    """Issue 21 item 3: ``--design rescue-end-low`` on a run of other data silently used Chen's control rate
+    (8/23) and printed the caveat about Chen's hospital. A copy of the run whose manifest names other data:
+    one note line, no caveat, the control rate is the run's posterior (the CSV's control_rate is empty) and
+    pos equals the mean exact power of the run's own arm-risk draws (reference_z_region, reference_power)."""
+    import json
+    import shutil
+
+    from bayes_rescue.outputs.trees import load_run_draws
+
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["data"] = {"source": "mine.csv", "sha256": "0" * 64}
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "pos.csv"
+    assert _predict(other, "--design", "rescue-end-low", "--out", out) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("note: bundled design 'rescue-end-low'") == 1 and "Anhui" not in captured.out
+    r = pd.read_csv(out).iloc[0]
+    assert np.isnan(r.control_rate) and "control_rate: default (the run's posterior)" in r.basis
+    d = load_run_draws(other, outcome="mrs_0_2", subgroup="overall")
+    want = reference_power(d["p_control"], d["p_treatment"], reference_z_region(136, 136)).mean()
+    assert r.pos == pytest.approx(want, abs=1e-9)
+
+
+def test_predict_never_replaces_a_file_that_appeared_after_its_check(run_dir, tmp_path, capsys, monkeypatch):
+    """Issue 22: the output is checked up front, then written by an exclusive hard link; a file that appears
+    between the two (here: made while the draws are read) is left byte-identical and the command exits 2."""
+    import bayes_rescue.cli.predict as predict_cli
+
+    out = tmp_path / "pos.csv"
+    real = predict_cli._load_draws
+
+    def racing(args, values):
+        out.write_text("the user's file")
+        return real(args, values)
+
+    monkeypatch.setattr(predict_cli, "_load_draws", racing)
+    assert _predict(run_dir, "--outcome", "mrs_0_2", "--n", "100", "--out", out) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "the user's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["pos.csv"]

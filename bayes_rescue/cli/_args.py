@@ -125,16 +125,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _target_dir(args, default_name: str) -> Path:
-    """``--out``, or ``models/<--name or default_name>``; a ``--name`` must be a plain folder name."""
-    if args.name is not None and (
-        "/" in args.name
-        or "\\" in args.name
-        or "\x00" in args.name
-        or args.name.startswith(".")
-        or not args.name.strip()
-    ):
-        raise InputError("must be a plain folder name", field="--name")
-    return args.out if args.out is not None else DEFAULT_MODELS_DIR / (args.name or default_name)
+    """``--out``, or ``models/<--name or default_name>``; a ``--name`` must follow the name rule
+    (:mod:`bayes_rescue.data.names`): no path separator, no control character, nothing outside ASCII."""
+    from bayes_rescue.data.names import check_name, safe_name
+
+    if args.name is not None:
+        check_name(args.name, field="--name")
+    return args.out if args.out is not None else DEFAULT_MODELS_DIR / (args.name or safe_name(default_name))
 
 
 def utc_stamp() -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bayes_rescue.cli._args import (
     EXIT_DIAGNOSTICS,
-    EXIT_NOT_REPRODUCED,
     MIN_DRAWS,
     _discount,
     _figure_formats,
@@ -20,15 +19,18 @@ from bayes_rescue.cli._args import (
     _unit,
     check_total_draws,
 )
-from bayes_rescue.errors import InputError
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser(
         "fit",
         help="fit the model under one or more priors and write a run directory",
         description="Fit the model under one or more priors; print the table and write models/<run>/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _epilog_on_help(p)
     p.add_argument(
         "--rerun",
         type=Path,
@@ -46,7 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--prior",
         default="skeptical",
-        help="bundled prior name, path to a .toml, comma-separated list, or 'all' (default: skeptical)",
+        help="bundled prior name (listed below with the outcomes each covers), path to a .toml, comma-separated"
+        " list, or 'all' (default: skeptical)",
     )
     p.add_argument(
         "--model",
@@ -136,97 +139,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _epilog_on_help(parser) -> None:
+    """Give ``fit --help`` the list of bundled priors and the outcomes each covers, read only when help is
+    shown (building the parser for every other command reads no prior file)."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        if parser.epilog is None:
+            from bayes_rescue.priors.spec import bundled_priors_text
+
+            parser.epilog = bundled_priors_text()
+        return plain()
+
+    parser.format_help = format_help
+
+
 def _run_name(args) -> str:
     data = Path(str(args.data).removeprefix("bundled:")).stem
     prior = args.prior if args.prior == "all" or "," in args.prior else Path(args.prior).stem
     prior = prior.replace(",", "+")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{data}-{prior}-{args.model}-{stamp}"
-
-
-def _given_options(args) -> list[str]:
-    """Options of ``fit`` given with a value other than their default, except ``--rerun`` and ``--out``."""
-    from bayes_rescue.cli import build_parser
-
-    defaults = vars(build_parser().parse_args(["fit"]))
-    return [
-        "--" + k.replace("_", "-")
-        for k, v in vars(args).items()
-        if k not in ("rerun", "out", "run", "command") and defaults.get(k) != v
-    ]
-
-
-def cmd_rerun(args) -> int:
-    """Rerun a recorded fit from its folder alone and compare summary.csv and draws.csv hashes.
-
-    The data and priors are the byte-for-byte copies in the run's ``inputs/`` (their hashes checked
-    against the manifest), the settings the manifest's typed ``rerun`` table, checked again by this
-    parser; nothing the manifest says is used as a path. The rerun goes to ``--out`` or to
-    ``<run>-rerun-<UTC time>`` beside the run. Any other option is refused (exit 2): the point of a rerun
-    is to run the same thing again. Installed versions that differ from the recorded ones are reported
-    and the comparison is still made."""
-    from bayes_rescue.cli import build_parser
-    from bayes_rescue.data.counts import load_counts
-    from bayes_rescue.outputs import manifest as mf
-    from bayes_rescue.outputs import rundir
-    from bayes_rescue.priors.bias import load_bias
-    from bayes_rescue.priors.spec import load_prior
-    from bayes_rescue.versions import package_versions
-
-    extra = _given_options(args)
-    if extra:
-        raise InputError(
-            f"--rerun takes no other option than --out (got {', '.join(extra)}); a rerun repeats the recorded settings",
-            field="--rerun",
-        )
-    manifest_path = args.rerun
-    doc = mf.read_manifest(manifest_path)
-    settings = mf.rerun_settings(doc, manifest_path)
-    recorded = doc.get("files")
-    if not isinstance(recorded, dict) or not all(
-        isinstance(recorded.get(f), str) for f in ("summary.csv", "draws.csv")
-    ):
-        raise InputError("has no hashes of summary.csv and draws.csv", source=manifest_path, field="files")
-    run_dir = manifest_path.parent
-    data_path, prior_paths, bias_path = mf.verify_inputs(doc, run_dir, manifest_path)
-    rerun_args = build_parser().parse_args(["fit", *mf.settings_argv(settings)])
-    data = load_counts(data_path)
-    priors = [load_prior(p) for p in prior_paths]
-    bias = load_bias(bias_path) if bias_path is not None else None
-    if (
-        data.sha256 != doc["inputs"]["data"]
-        or [p.sha256 for p in priors] != doc["inputs"]["priors"]
-        or (bias.sha256 if bias is not None else None) != doc["inputs"]["bias"]
-    ):
-        raise InputError("inputs changed while being read", source=run_dir / mf.INPUTS, field="inputs")
-    versions = doc.get("versions")
-    now = package_versions()
-    if isinstance(versions, dict):
-        changed = [f"{k} {now.get(k)} (recorded {v})" for k, v in sorted(versions.items()) if now.get(k) != v]
-        if changed:
-            print("note: installed versions differ from the recorded run: " + ", ".join(changed), flush=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out if args.out is not None else run_dir.parent / f"{run_dir.name}-rerun-{stamp}"
-    rerun_args.out, rerun_args.overwrite = out, False
-    print(f"rerunning {manifest_path} into {out}", flush=True)
-    inputs = (
-        mf.source_bytes(str(data_path), data.sha256, what="counts file", field="inputs"),
-        [
-            mf.source_bytes(str(p), s.sha256, what="prior file", field="inputs")
-            for p, s in zip(prior_paths, priors, strict=True)
-        ],
-        None if bias is None else mf.source_bytes(str(bias_path), bias.sha256, what="bias model file", field="inputs"),
-    )
-    argv = ["--rerun", str(manifest_path), "--out", str(out)]
-    rc = _fit_checked(rerun_args, argv, data, priors, bias, inputs, out)
-    if rc != 0:
-        return rc
-    differ = [f for f in ("summary.csv", "draws.csv") if rundir.sha256_file(out / f) != recorded.get(f)]
-    if differ:
-        print(f"NOT REPRODUCED: {', '.join(differ)} differ from the recorded run", file=sys.stderr)
-        return EXIT_NOT_REPRODUCED
-    print("reproduced: summary.csv and draws.csv are bit-identical to the recorded run")
-    return 0
 
 
 def _rerun_settings(args) -> dict:
@@ -248,32 +181,52 @@ def _rerun_settings(args) -> dict:
     }
 
 
-def _fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
-    """Check the draw budget and the priors' coverage of the data, then hold ``target`` (its lock) for the
-    whole fit (:func:`_fit_and_write`).
+def fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
+    """Check everything that can fail before any heavy import (PyMC, the plotting stack) and before any
+    sampling: the draw budget, the priors' and the bias model's coverage of the data (the model specs, built
+    from the parsed files alone), and the run folder and its lock (held for the whole fit). Then fit
+    (:func:`_fit_and_write`).
 
-    Helper processes (:mod:`bayes_rescue.workers`) start first and load the plotting stack while this process
-    imports PyMC and fits. One prior: one helper draws half the figures while this process writes the other
-    files and then draws the other half (two helpers were no faster on two cores and took the run's memory,
-    summed over its processes, past 600 MB). Several priors: two helpers also build the priors' DataTrees,
-    then draw the figures."""
-    from bayes_rescue.workers import Workers
+    Helper processes (:mod:`bayes_rescue.workers`) start once the folder is held and load the plotting stack
+    while this process imports PyMC and fits. One prior: one helper draws half the figures while this process
+    writes the other files and then draws the other half (two helpers were no faster on two cores and took
+    the run's memory, summed over its processes, past 600 MB). Several priors: two helpers also build the
+    priors' DataTrees, then draw the figures."""
+    from bayes_rescue.outputs import rundir
+    from bayes_rescue.priors.coverage import bundled_content_notes
 
     check_total_draws(args.chains, args.draws)
-    several = len(priors) > 1 or bias is not None
-    helpers = 2 if several else (0 if args.no_figures else 1)
-    preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
-    if several:  # the helpers also complete the priors' DataTrees
-        preload += ["bayes_rescue.inference.derived"]
-    with Workers(helpers, preload=preload, share=not several) as pool:
-        from bayes_rescue.api import make_specs
-        from bayes_rescue.outputs import rundir
+    specs = _model_specs(args, data, priors, bias)
+    field = "--out" if args.out is not None else "--name"
+    with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        for note in bundled_content_notes(data, priors, bias):  # said once the run goes ahead
+            print(note, file=sys.stderr)
+        from bayes_rescue.workers import Workers
 
-        # validate the priors, bias model and their coverage of the data before any sampling
-        specs = make_specs(data, priors, model=args.model, bias=bias, robust=args.robust, discount_factor=args.discount)
-        field = "--out" if args.out is not None else "--name"
-        with rundir.claim_run_dir(target, overwrite=args.overwrite, field=field):
+        several = len(priors) > 1 or bias is not None
+        helpers = 2 if several else (0 if args.no_figures else 1)
+        preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
+        if several:  # the helpers also complete the priors' DataTrees
+            preload += ["bayes_rescue.inference.derived"]
+        with Workers(helpers, preload=preload, share=not several) as pool:
             return _fit_and_write(args, argv, data, specs, target, inputs, pool)
+
+
+def _model_specs(args, data, priors, bias) -> list:
+    """The fits of the run: each prior (with ``--robust``/``--discount``), and with a bias model each prior
+    again, bias-adjusted. Building a :class:`~bayes_rescue.model.spec.ModelSpec` checks a prior's and a bias
+    model's coverage of the data and every number's domain without importing PyMC;
+    :func:`~bayes_rescue.priors.coverage.check_coverage` adds the subgroup offsets of ``[effect.default]``."""
+    from bayes_rescue.model.spec import ModelSpec
+    from bayes_rescue.priors.coverage import check_coverage
+    from bayes_rescue.priors.spec import discount, robustify
+
+    check_coverage(data, priors, bias)
+    adjusted = [discount(robustify(p, args.robust), args.discount) for p in priors]
+    specs = [ModelSpec(data, p, args.model) for p in adjusted]
+    if bias is not None:
+        specs += [ModelSpec(data, p, args.model, bias=bias) for p in adjusted]
+    return specs
 
 
 def cmd_fit(args, argv: list[str]) -> int:
@@ -296,7 +249,7 @@ def cmd_fit(args, argv: list[str]) -> int:
         None if bias is None else mf.source_bytes(bias.origin, bias.sha256, what="bias model file", field="--bias"),
     )
     target = _target_dir(args, _run_name(args))
-    return _fit_checked(args, argv, data, priors, bias, inputs, target)
+    return fit_checked(args, argv, data, priors, bias, inputs, target)
 
 
 def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs, pool=None) -> int:
@@ -380,5 +333,7 @@ def tipping_bias_text(tips) -> str:
 
 def run(args, argv: list[str]) -> int:
     if args.rerun is not None:
+        from bayes_rescue.cli._rerun import cmd_rerun
+
         return cmd_rerun(args)
     return cmd_fit(args, argv)

@@ -13,6 +13,8 @@ whether it was registered, assumed (design file), set on the command line, or a 
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 from bayes_rescue.cli._args import _prob
@@ -130,6 +132,21 @@ def _resolve(args) -> tuple[dict, dict, object]:
     from bayes_rescue.analyses.prediction import load_design
 
     design = load_design(args.design) if args.design is not None else None
+    notes = []
+    if design is not None and design.origin.startswith("bundled:") and not _run_of_bundled_cohort(args.run_dir):
+        # the bundled design's control rate and caveat are about the bundled cohort: not for another study
+        notes.append(
+            f"note: bundled design '{design.name}' is applied to a run whose data are not the bundled cohort: its"
+            " control rate (the cohort's) is not used, the run's posterior is (set --control-rate to fix one),"
+            " and its caveat about the cohort does not apply"
+        )
+        design = dataclasses.replace(
+            design,
+            control_rate=None,
+            facts=tuple(f for f in design.facts if "overlap" not in f.fact),
+            sources={k: v for k, v in design.sources.items() if k != "control_rate"},
+            assumptions={k: v for k, v in design.assumptions.items() if k != "control_rate"},
+        )
     values, basis = {}, {}
     given = {
         "outcome": args.outcome,
@@ -170,7 +187,27 @@ def _resolve(args) -> tuple[dict, dict, object]:
             raise InputError("is required (or give --design)", field=KEYS[key])
     if values["control_rate"] == "posterior":
         basis["control_rate"] = f"{basis['control_rate']} (the run's posterior)"
+    for note in notes:
+        print(note, file=sys.stderr)
     return values, basis, design
+
+
+def _run_of_bundled_cohort(run: Path) -> bool:
+    """True if the run's manifest says its data are the bundled cohort (by source or sha256); False when it
+    says otherwise or cannot be read (then the bundled cohort's numbers are not applied)."""
+    import json
+
+    from bayes_rescue.data.counts import BUNDLED_COHORT, load_bundled
+    from bayes_rescue.data.files import read_input_bytes
+
+    folder = run.parent if run.suffix == ".nc" else run
+    try:
+        doc = json.loads(read_input_bytes(folder / "manifest.json", what="manifest").decode("utf-8"))
+        data = doc["data"]
+        source, sha = data.get("source"), data.get("sha256")
+    except (InputError, UnicodeDecodeError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        return False
+    return source == f"bundled:{BUNDLED_COHORT}" or sha == load_bundled(BUNDLED_COHORT).sha256
 
 
 def _direction(run: Path, outcome: str) -> str:
@@ -205,12 +242,13 @@ def _refuse_existing(path: Path, overwrite: bool, option: str) -> None:
         raise InputError("is a directory", source=path, field=option)
 
 
-def _atomic_write(path: Path, write) -> Path:
+def _atomic_write(path: Path, write, *, overwrite: bool, field: str) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path`` (same suffix), then move it into place
-    (:func:`bayes_rescue.outputs.rundir.atomic_write`; existing files were refused up front)."""
+    (:func:`bayes_rescue.outputs.rundir.atomic_write`). Without ``overwrite`` the move is a hard link, which
+    fails if the name exists: a file that appeared after the check up front is never replaced."""
     from bayes_rescue.outputs.rundir import atomic_write
 
-    return atomic_write(path, write, overwrite=True, field="--out")
+    return atomic_write(path, write, overwrite=overwrite, field=field)
 
 
 def cmd_predict(args) -> int:
@@ -280,7 +318,7 @@ def cmd_predict(args) -> int:
         out.insert(i, k, v)
     out["assumed"] = ", ".join(assumed)
     out["basis"] = basis_text
-    _atomic_write(args.out, lambda tmp: write_csv(out, tmp))
+    _atomic_write(args.out, lambda tmp: write_csv(out, tmp), overwrite=args.overwrite, field="--out")
 
     # ---- the printed result
     title = f"{design.name} ({design.registry})" if design is not None and design.registry else "the coming trial"
@@ -319,7 +357,12 @@ def cmd_predict(args) -> int:
 
         mark = design.n_treatment + design.n_control if design is not None else None
         label = f"{values['outcome']} / {values['subgroup']}, {values['test']} test, {level}"
-        _atomic_write(figure, lambda tmp: plot_assurance(table, tmp, title=label, mark_n=mark))
+        _atomic_write(
+            figure,
+            lambda tmp: plot_assurance(table, tmp, title=label, mark_n=mark),
+            overwrite=args.overwrite,
+            field="--figure",
+        )
         print(f"written: {args.out}, {figure}")
     else:
         print(f"written: {args.out}")

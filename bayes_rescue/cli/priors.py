@@ -59,7 +59,7 @@ def cmd_priors(args) -> int:
     from bayes_rescue.data.counts import load_counts
     from bayes_rescue.outputs import rundir
     from bayes_rescue.priors.report import describe_priors, prior_table
-    from bayes_rescue.priors.spec import resolve_priors, robustify
+    from bayes_rescue.priors.spec import bundled_priors_text, resolve_priors, robustify
 
     if args.refit:
         return _refit_map_priors()
@@ -72,6 +72,7 @@ def cmd_priors(args) -> int:
         specs = specs + [robustify(s, args.robust) for s in specs]
     table = prior_table(specs, data)
     print(describe_priors(table))
+    print("\n" + bundled_priors_text())
     if args.verbose:
         for spec in specs:
             print(f"\n{spec!r}\n  origin: {spec.origin}\n  rationale: {spec.rationale}")
@@ -79,7 +80,9 @@ def cmd_priors(args) -> int:
                 for c in e.components:
                     print(f"  [{o}/{c.name}] {c.source}")
     if args.out is not None:
-        out = rundir.atomic_write(args.out, table.to_csv(index=False), overwrite=args.overwrite, field="--out")
+        out = rundir.atomic_write(
+            args.out, rundir.neutralise_frame(table).to_csv(index=False), overwrite=args.overwrite, field="--out"
+        )
         print(f"table written to {out}")
     if args.plot is not None:
         from bayes_rescue.outputs.figures import plot_priors  # matplotlib only when a figure is drawn

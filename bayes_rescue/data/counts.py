@@ -36,10 +36,7 @@ add up to the same cohort for every outcome.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -49,79 +46,32 @@ import pandas as pd
 
 from bayes_rescue._memo import memoised
 from bayes_rescue.data.files import read_input_bytes
+from bayes_rescue.data.names import NAME_RULE, is_valid_name, quote
+
+# the columns, labels and row checks live in data/rows.py; their names stay importable from here
+from bayes_rescue.data.rows import (  # noqa: F401
+    ARMS,
+    DIRECTIONS,
+    KNOWN_DIRECTIONS,
+    LABEL_COLUMNS,
+    MAX_LABEL,
+    MAX_OUTCOMES,
+    MAX_SUBGROUPS,
+    OPTIONAL_COLUMNS,
+    OVERALL,
+    REQUIRED_COLUMNS,
+    Labels,
+    benefit_sign,
+    check_cells,
+    csv_records,
+    default_label,
+    parse_count,
+    parse_p,
+    take_label,
+)
 from bayes_rescue.errors import InputError
 
-REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
-LABEL_COLUMNS = ("outcome_label", "subgroup_label", "arm_label")
-OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note", *LABEL_COLUMNS)
-MAX_LABEL = 80
-ARMS = ("treatment", "control")
-DIRECTIONS = ("higher", "lower")
-#: Outcome names whose direction is known: ``higher`` means more events is better.
-KNOWN_DIRECTIONS: dict[str, str] = {
-    "mrs_0_2": "higher",
-    "mrs_0_1": "higher",
-    "favourable": "higher",
-    "favorable": "higher",
-    "functional_independence": "higher",
-    "mortality": "lower",
-    "death": "lower",
-    "sich": "lower",
-}
-#: Name of the cohort-level (standardised) row in every summary; not allowed as a subgroup name.
-OVERALL = "overall"
-
-
-def benefit_sign(direction: str) -> float:
-    """+1 if more events is better (an outcome's ``direction`` is ``higher``), -1 if fewer is better."""
-    return 1.0 if direction == "higher" else -1.0
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_INT = re.compile(r"^[+]?\d+$")
 BUNDLED_COHORT = "chen2025"
-
-
-def default_label(name: str) -> str:
-    """A name as a label when the file gives none: underscores as spaces (``mrs_0_2`` -> ``mrs 0 2``)."""
-    return name.replace("_", " ")
-
-
-@dataclass(frozen=True)
-class Labels:
-    """Names for people, from the optional label columns; a name without a label gets a default.
-
-    Attributes
-    ----------
-    outcomes
-        ``outcome -> label`` given in the file.
-    subgroups
-        ``(outcome, subgroup) -> label`` given in the file.
-    arms
-        ``arm -> label`` given in the file.
-    """
-
-    outcomes: dict[str, str] = field(default_factory=dict)
-    subgroups: dict[tuple[str, str], str] = field(default_factory=dict)
-    arms: dict[str, str] = field(default_factory=dict)
-
-    def outcome(self, outcome: str) -> str:
-        """The outcome's label, or its name with underscores as spaces."""
-        return self.outcomes.get(outcome) or default_label(outcome)
-
-    def subgroup(self, outcome: str, subgroup: str) -> str:
-        """The subgroup's label; the cohort-level row (``overall``) is ``whole cohort``."""
-        if subgroup == OVERALL:
-            return "whole cohort"
-        return self.subgroups.get((outcome, subgroup)) or default_label(subgroup)
-
-    def arm(self, arm: str) -> str:
-        """The arm's label, or ``treatment`` / ``control``."""
-        return self.arms.get(arm) or arm
-
-    def as_dict(self) -> dict[str | tuple[str, str], str]:
-        """Every given label in one mapping: ``outcome``, ``(outcome, subgroup)`` and ``arm`` keys."""
-        return {**self.outcomes, **self.subgroups, **self.arms}
 
 
 @dataclass(frozen=True)
@@ -203,82 +153,22 @@ class CountsData:
 
 def _read_text(path: Path) -> tuple[str, bytes]:
     raw = read_input_bytes(path, field="--data", what="file")
+    return _decode(raw, path), raw
+
+
+def _decode(raw: bytes, source) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=path) from None
+        raise InputError(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV", source=source) from None
     if "\x00" in text:
-        raise InputError("contains NUL bytes: not a text CSV file", source=path)
-    return text, raw
+        raise InputError("contains NUL bytes: not a text CSV file", source=source)
+    return text
 
 
-def _csv_records(text: str, source: str) -> list[tuple[int, list[str]]]:
-    """``(line number in the file, fields)`` of every CSV record, with the true line number of the line
-    where the record starts (:attr:`csv.reader.line_num`).
-
-    A field that spans lines (a quoted newline, or an unterminated quote that would swallow every later
-    row) is an error naming the line where the field starts."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    out = []
-    start = 1
-    try:
-        for row in reader:
-            if any("\n" in c or "\r" in c for c in row):
-                raise InputError(
-                    "a field runs over more than one line (an unterminated quote?); fields may not contain line breaks",
-                    source=source,
-                    line=start,
-                )
-            out.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputError(f"is not valid CSV ({exc})", source=source, line=start) from None
-    return out
-
-
-def _parse_count(value: str, *, source: str, line: int, field: str) -> int:
-    v = value.strip()
-    if v == "":
-        raise InputError("is empty; expected a whole number", source=source, line=line, field=field)
-    if not _INT.match(v):
-        raise InputError(f"'{v[:40]}' is not a non-negative whole number", source=source, line=line, field=field)
-    n = int(v)
-    if n > 10**9:
-        raise InputError(f"{n} is implausibly large (> 1e9)", source=source, line=line, field=field)
-    return n
-
-
-def _parse_p(value: str, *, source: str, line: int) -> str:
-    """Validate a printed P value; keep its text, whose decimals say how precisely it was printed."""
-    v = value.strip()
-    if v == "":
-        return ""
-    try:
-        p = float(v)
-    except ValueError:
-        raise InputError(f"'{v[:40]}' is not a number", source=source, line=line, field="reported_p") from None
-    if not (0.0 <= p <= 1.0):
-        raise InputError(f"{v} is not in [0, 1]", source=source, line=line, field="reported_p")
-    return v
-
-
-def _take_label(seen: dict, key, value: str, what: str, *, source: str, line: int, field: str) -> None:
-    """Record a label for ``key`` (blank: none on this row); it must agree with the one given before."""
-    if value == "":
-        return
-    if "\n" in value or "\r" in value:
-        raise InputError("contains a line break; a label is one line", source=source, line=line, field=field)
-    if len(value) > MAX_LABEL:
-        raise InputError(f"is {len(value)} characters long; at most {MAX_LABEL}", source=source, line=line, field=field)
-    prev = seen.get(key)
-    if prev is not None and prev[0] != value:
-        raise InputError(
-            f"'{value[:40]}' contradicts '{prev[0][:40]}' on line {prev[1]} for the same {what}",
-            source=source,
-            line=line,
-            field=field,
-        )
-    seen.setdefault(key, (value, line))
+def counts_from_bytes(raw: bytes, *, source: str) -> CountsData:
+    """Validate counts given as the bytes of a CSV file (UTF-8, a BOM tolerated; the sha256 is of ``raw``)."""
+    return parse_counts(_decode(raw, source), source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = None) -> CountsData:
@@ -291,23 +181,25 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     """
     if text.strip() == "":
         raise InputError("is empty; expected a header line and counts", source=source)
-    records_in = _csv_records(text, source)
-    if not records_in:
+    records_in = csv_records(text, source)
+    first = next(records_in, None)
+    if first is None:
         raise InputError("is empty; expected a header line and counts", source=source)
-    header_line, header_row = records_in[0]
+    header_line, header_row = first
     header = [h.strip() for h in header_row]
     seen: set[str] = set()
-    for col in header:
-        if col in seen:
-            raise InputError("column appears twice in the header", source=source, line=header_line, field=col)
-        seen.add(col)
-        if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+    for k, col in enumerate(header, start=1):
+        if col not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:  # quoted only if it follows the name rule
+            shown = col if is_valid_name(col) and len(col) <= 40 else f"<column {k}>"
             raise InputError(
                 "unknown column; allowed: " + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS),
                 source=source,
                 line=header_line,
-                field=col or "<blank>",
+                field=shown,
             )
+        if col in seen:
+            raise InputError("column appears twice in the header", source=source, line=header_line, field=col)
+        seen.add(col)
     for col in REQUIRED_COLUMNS:
         if col not in seen:
             raise InputError("required column is missing", source=source, line=header_line, field=col)
@@ -316,20 +208,17 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     labels: dict[str, dict] = {col: {} for col in LABEL_COLUMNS}
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
-    for i, row in records_in[1:]:
+    subgroups_seen: dict[str, set[str]] = {}
+    for i, row in records_in:
         if not row or all(c.strip() == "" for c in row):
             continue
         if len(row) != len(header):
             raise InputError(f"has {len(row)} fields, the header has {len(header)}", source=source, line=i)
         rec = {h: c.strip() for h, c in zip(header, row, strict=True)}
         for name in ("outcome", "subgroup"):
-            if not _NAME.match(rec[name]):
+            if not is_valid_name(rec[name]):
                 raise InputError(
-                    f"'{rec[name][:40]}' is not a valid name (letters, digits, '_', '.', '-';"
-                    " starting with a letter or digit)",
-                    source=source,
-                    line=i,
-                    field=name,
+                    f"{quote(rec[name])} is not a valid name ({NAME_RULE})", source=source, line=i, field=name
                 )
         if rec["subgroup"] == OVERALL:
             raise InputError(
@@ -340,13 +229,13 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             )
         if rec["arm"] not in ARMS:
             raise InputError(
-                f"'{rec['arm'][:40]}' is not an arm; expected 'treatment' or 'control'",
+                f"{quote(rec['arm'])} is not an arm; expected 'treatment' or 'control'",
                 source=source,
                 line=i,
                 field="arm",
             )
-        events = _parse_count(rec["events"], source=source, line=i, field="events")
-        total = _parse_count(rec["total"], source=source, line=i, field="total")
+        events = parse_count(rec["events"], source=source, line=i, field="events")
+        total = parse_count(rec["total"], source=source, line=i, field="total")
         if total == 0:
             raise InputError("is 0; an arm needs at least one patient", source=source, line=i, field="total")
         if events > total:
@@ -360,11 +249,28 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 field="arm",
             )
         keys[key] = i
+        sgs = subgroups_seen.setdefault(rec["outcome"], set())
+        if len(sgs) == 0 and len(subgroups_seen) > MAX_OUTCOMES:
+            raise InputError(
+                f"more than {MAX_OUTCOMES} outcomes; at most {MAX_OUTCOMES} are allowed",
+                source=source,
+                line=i,
+                field="outcome",
+            )
+        sgs.add(rec["subgroup"])
+        if len(sgs) > MAX_SUBGROUPS:
+            raise InputError(
+                f"outcome '{rec['outcome']}' has more than {MAX_SUBGROUPS} subgroups;"
+                f" at most {MAX_SUBGROUPS} are allowed",
+                source=source,
+                line=i,
+                field="subgroup",
+            )
         direction = rec.get("direction", "")
         if direction:
             if direction not in DIRECTIONS:
                 raise InputError(
-                    f"'{direction[:40]}' is not 'higher' or 'lower'",
+                    f"{quote(direction)} is not 'higher' or 'lower'",
                     source=source,
                     line=i,
                     field="direction",
@@ -383,7 +289,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
             ("subgroup_label", (rec["outcome"], rec["subgroup"]), f"subgroup '{rec['outcome']}/{rec['subgroup']}'"),
             ("arm_label", rec["arm"], f"arm '{rec['arm']}'"),
         ):
-            _take_label(labels[col], key, rec.get(col, ""), what, source=source, line=i, field=col)
+            take_label(labels[col], key, rec.get(col, ""), what, source=source, line=i, field=col)
         records.append(
             {
                 "outcome": rec["outcome"],
@@ -392,67 +298,18 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 "events": events,
                 "total": total,
                 "provenance": rec.get("provenance", ""),
-                "reported_p": _parse_p(rec.get("reported_p", ""), source=source, line=i),
+                "reported_p": parse_p(rec.get("reported_p", ""), source=source, line=i),
                 "note": rec.get("note", ""),
                 "_line": i,
             }
         )
     if not records:
         raise InputError("has a header but no counts", source=source, line=header_line + 1)
+    check_cells(records, directions, source)
     table = pd.DataFrame.from_records(records)
-
-    # every outcome x subgroup needs both arms
-    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
-        arms = set(grp["arm"])
-        for arm in ARMS:
-            if arm not in arms:
-                raise InputError(
-                    f"outcome '{outcome}', subgroup '{sg}' has no '{arm}' row",
-                    source=source,
-                    line=int(grp["_line"].iloc[0]),
-                    field="arm",
-                )
-    # directions: given, or known
-    resolved: dict[str, str] = {}
-    for outcome in dict.fromkeys(table["outcome"]):
-        if outcome in directions:
-            resolved[outcome] = directions[outcome][0]
-        elif outcome in KNOWN_DIRECTIONS:
-            resolved[outcome] = KNOWN_DIRECTIONS[outcome]
-        else:
-            line = int(table.loc[table["outcome"] == outcome, "_line"].iloc[0])
-            raise InputError(
-                f"outcome '{outcome}' has no known direction; add a 'direction' column"
-                " with 'higher' (more events is better) or 'lower'",
-                source=source,
-                line=line,
-                field="direction",
-            )
-    # subgroups partition one cohort: per arm, the summed totals agree across outcomes
-    sums = table.groupby(["outcome", "arm"], sort=False)["total"].sum()
-    first = table["outcome"].iloc[0]
-    for outcome in dict.fromkeys(table["outcome"]):
-        for arm in ARMS:
-            if sums[(outcome, arm)] != sums[(first, arm)]:
-                line = int(table.loc[(table["outcome"] == outcome) & (table["arm"] == arm), "_line"].iloc[-1])
-                raise InputError(
-                    f"the {arm} subgroups of '{outcome}' add up to {sums[(outcome, arm)]} patients"
-                    f" but those of '{first}' to {sums[(first, arm)]}; subgroups must partition"
-                    " the same cohort",
-                    source=source,
-                    line=line,
-                    field="total",
-                )
-    # a reported P belongs to an outcome x subgroup: both arms must agree where both give one
-    for (outcome, sg), grp in table.groupby(["outcome", "subgroup"], sort=False):
-        ps = [p for p in grp["reported_p"].unique() if p]
-        if len(ps) > 1:
-            raise InputError(
-                f"the two arms of '{outcome}'/'{sg}' give different reported P values",
-                source=source,
-                line=int(grp["_line"].iloc[-1]),
-                field="reported_p",
-            )
+    resolved = {
+        o: directions[o][0] if o in directions else KNOWN_DIRECTIONS[o] for o in dict.fromkeys(table["outcome"])
+    }
     digest = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
     return CountsData(
         table=table.drop(columns="_line"),
@@ -492,7 +349,7 @@ def load_bundled(name: str = BUNDLED_COHORT) -> CountsData:
     """Load a bundled dataset and check it against the figures printed in its source."""
     if name not in bundled_names():
         raise InputError(
-            f"unknown bundled dataset '{name}'; available: {', '.join(bundled_names())}",
+            f"unknown bundled dataset {quote(name)}; available: {', '.join(bundled_names())}",
             field="--data",
         )
     root = resources.files("bayes_rescue") / "data"

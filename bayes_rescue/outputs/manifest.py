@@ -24,7 +24,7 @@ import json
 import math
 from pathlib import Path
 
-from bayes_rescue.data.files import read_input_bytes
+from bayes_rescue.data.files import list_inside, read_input_bytes, read_inside
 from bayes_rescue.errors import InputError
 
 MANIFEST_VERSION = 2
@@ -61,13 +61,15 @@ def _sha(raw: bytes) -> str:
 
 def write_inputs(folder: Path, data_raw: bytes, prior_raws: list[bytes], bias_raw: bytes | None = None) -> dict:
     """Write the inputs byte for byte into ``folder/inputs/``; return the manifest's ``inputs`` table."""
-    root = Path(folder) / INPUTS
+    from bayes_rescue.outputs.safewrite import path_inside
+
+    root = path_inside(folder, INPUTS)
     root.mkdir()
-    (root / DATA_FILE).write_bytes(data_raw)
+    path_inside(folder, f"{INPUTS}/{DATA_FILE}").write_bytes(data_raw)
     for k, raw in enumerate(prior_raws):
-        (root / prior_file(k)).write_bytes(raw)
+        path_inside(folder, f"{INPUTS}/{prior_file(k)}").write_bytes(raw)
     if bias_raw is not None:
-        (root / BIAS_FILE).write_bytes(bias_raw)
+        path_inside(folder, f"{INPUTS}/{BIAS_FILE}").write_bytes(bias_raw)
     return {
         "data": _sha(data_raw),
         "priors": [_sha(r) for r in prior_raws],
@@ -116,7 +118,8 @@ def read_manifest(path: Path) -> dict:
     InputError
         Missing, not a regular file, too large, not UTF-8 JSON, nested too deeply, or not an object.
     """
-    raw = read_input_bytes(path, field="--rerun", what="manifest file")
+    path = Path(path)
+    raw = read_inside(path.parent, path.name, field="--rerun", what="manifest file")  # not through a symlink
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -192,14 +195,17 @@ def settings_argv(settings: dict) -> list[str]:
     return argv
 
 
-def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path], Path | None]:
+def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[bytes, list[bytes], bytes | None]:
     """Check that ``run_dir/inputs`` holds exactly the files the manifest's ``inputs`` table records,
-    with those hashes; return the data file, the prior files (in order) and the bias model file (or None).
+    with those hashes, and return their bytes: the data file's, the prior files' (in order) and the bias
+    model file's (or None). Nothing is read through a symbolic link: ``inputs/`` and each file in it are
+    opened with ``O_NOFOLLOW`` (:func:`~bayes_rescue.data.files.read_inside`), and anything but a regular
+    file is refused, so that the bytes checked are the bytes parsed.
 
     Raises
     ------
     InputError
-        A malformed ``inputs`` table, a missing, extra or changed file.
+        A malformed ``inputs`` table, a missing, extra, changed or symlinked file.
     """
     table = doc.get("inputs")
     if not (
@@ -216,17 +222,17 @@ def verify_inputs(doc: dict, run_dir: Path, path: Path) -> tuple[Path, list[Path
     expected = {DATA_FILE: table["data"], **{prior_file(k): h for k, h in enumerate(table["priors"])}}
     if table["bias"] is not None:
         expected[BIAS_FILE] = table["bias"]
-    try:
-        present = {p.name for p in root.iterdir()}
-    except OSError:
-        raise InputError("has no inputs/ folder", source=run_dir, field="--rerun") from None
+    present = set(list_inside(run_dir, INPUTS, field="--rerun"))
     if present != set(expected):
+        shown = sorted(present) if len(present) <= 110 else f"{len(present)} files"
         raise InputError(
-            f"inputs/ holds {sorted(present)}, the manifest records {sorted(expected)}", source=run_dir, field="inputs"
+            f"inputs/ holds {shown}, the manifest records {sorted(expected)}", source=run_dir, field="inputs"
         )
+    raws = {}
     for name, digest in expected.items():
-        raw = read_input_bytes(root / name, field="inputs", what="recorded input")
+        raw = read_inside(run_dir, f"{INPUTS}/{name}", field="inputs", what="recorded input")
         if _sha(raw) != digest:
             raise InputError("does not match the sha256 in the manifest", source=root / name, field="inputs")
-    bias = root / BIAS_FILE if table["bias"] is not None else None
-    return root / DATA_FILE, [root / prior_file(k) for k in range(len(table["priors"]))], bias
+        raws[name] = raw
+    priors = [raws[prior_file(k)] for k in range(len(table["priors"]))]
+    return raws[DATA_FILE], priors, raws.get(BIAS_FILE)

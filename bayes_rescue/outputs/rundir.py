@@ -22,287 +22,48 @@ Guarantees (each has a test):
 - the replacement is two renames with SIGINT/SIGTERM deferred until both are done; a run killed outright between
   them leaves ``.<name>.old-*``, which the next run into the same parent folder renames back
   (:func:`recover_orphans`);
-- the target is checked before any work (:func:`check_target`): name length, path length, a parent that
-  is or can be made a writable folder;
-- single files given to ``--out``/``--plot`` are written by :func:`atomic_write` (temporary file in the
-  same folder, fsync, rename): never a half-written or 0-byte file, never an existing file replaced
-  without ``overwrite``;
-- a full or read-only file system is reported in one line (:class:`InputError`) and nothing is left.
+- a killed run's hidden ``.<name>.partial-<pid>-*`` folder or file, and a lock file no live run holds, are
+  removed by the next run into the same parent folder, and reported in one line (:func:`remove_stale`);
+- the target is checked before any work (:func:`~bayes_rescue.outputs.safewrite.check_target`); single
+  files, CSV cells and hashes: :mod:`bayes_rescue.outputs.safewrite` (their names are importable from here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
 
 from bayes_rescue.data.files import read_input_bytes
 from bayes_rescue.errors import InputError, signals_deferred
 
+# single files, CSV cells and hashes live in safewrite; their names stay importable from here
+from bayes_rescue.outputs.safewrite import (  # noqa: F401
+    ENV_ERRNOS,
+    FORMULA_PREFIXES,
+    MAX_NAME_BYTES,
+    atomic_write,
+    check_target,
+    env_error,
+    file_hashes,
+    fsync_dir,
+    neutralise_cell,
+    neutralise_frame,
+    path_inside,
+    refuse_existing,
+    remove_empty,
+    sha256_file,
+    write_csv,
+    write_json,
+)
+
 #: The value of ``"tool"`` in every manifest this package writes: what marks a folder as one of its runs.
 TOOL = "bayes_rescue"
-#: Longest run (or output file) name, in bytes: the file system's 255 less room for the hidden
-#: ``.<name>.partial-<pid>-<random>`` and ``.<name>.old-<pid>-<random>`` siblings.
-MAX_NAME_BYTES = 200
-#: Errors of the file system rather than of the program (full disk, read-only, no permission, ...):
-#: reported as one line, exit 2, with nothing left behind.
-ENV_ERRNOS = {
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.ENAMETOOLONG,
-    errno.ENOTDIR,
-    errno.EFBIG,
-    errno.EIO,
-    errno.ENOENT,
-}
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a table as CSV with Arrow's writer: about ten times faster than ``DataFrame.to_csv`` on draw
-    tables, and floats are written in their shortest round-trip form (reading the file back gives the
-    identical doubles). Strings are quoted only where needed."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed", quoting_header="none"))
-    return path
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_hashes(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every file under ``root`` except ``manifest.json``."""
-    return {
-        str(p.relative_to(root)): sha256_file(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
-
-
-def write_json(path: Path, obj) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    return path
-
-
-def _env_error(exc: OSError, path: Path, field: str | None) -> InputError:
-    why = exc.strerror or type(exc).__name__
-    return InputError(f"cannot be written ({why}); nothing was written", source=path, field=field)
-
-
-def _path_max(folder: Path) -> int:
-    try:
-        return int(os.pathconf(folder, "PC_PATH_MAX"))
-    except (OSError, ValueError, AttributeError):
-        return 4096
-
-
-def check_target(target: Path, *, field: str = "--out", create: bool = True) -> list[Path]:
-    """Check before any work that ``target`` (a run folder or an output file) can be written.
-
-    The name must be at most :data:`MAX_NAME_BYTES` bytes, the absolute path at most the system's
-    PATH_MAX less the same margin, and the nearest existing ancestor must be a writable folder. Folders
-    that do not exist yet are made here (with ``create=False`` nothing is made: a probe file is created in
-    the nearest existing folder and removed at once, to test that it can be written).
-
-    Returns
-    -------
-    The folders made (deepest last), so that a run that fails can remove them again.
-
-    Raises
-    ------
-    InputError
-        One line naming the path and the option.
-    """
-    target = Path(target)
-    if "\x00" in str(target):
-        raise InputError("contains a NUL byte", field=field)
-    name = os.fsencode(target.name)
-    if not target.name or target.name in (".", ".."):
-        raise InputError("must name a file or folder", source=target, field=field)
-    if len(name) > MAX_NAME_BYTES:
-        raise InputError(f"the name is {len(name)} bytes; at most {MAX_NAME_BYTES} are allowed", field=field)
-    absolute = Path(os.path.abspath(target))
-    limit = _path_max(Path(absolute.anchor or "/")) - (255 - MAX_NAME_BYTES)
-    if len(os.fsencode(str(absolute))) > limit:
-        raise InputError(f"the path is longer than {limit} bytes", field=field)
-    for part in absolute.parent.parts[1:]:
-        if len(os.fsencode(part)) > 255:
-            raise InputError("a folder name in the path is longer than 255 bytes", field=field)
-    ancestor = absolute.parent
-    try:
-        while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-    except OSError as exc:
-        raise _env_error(exc, target, field) from None
-    if not ancestor.is_dir():
-        raise InputError(f"{ancestor} is not a folder", source=target, field=field)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"folder {ancestor} is not writable", source=target, field=field)
-    if not create:
-        try:
-            fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-{os.getpid()}-", dir=ancestor)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise _env_error(exc, target, field) from None
-        return []
-    made = []
-    missing = []
-    p = absolute.parent
-    while p != ancestor:
-        missing.append(p)
-        p = p.parent
-    try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            made.append(folder)
-    except OSError as exc:
-        remove_empty(made)
-        raise _env_error(exc, target, field) from None
-    return made
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove the given folders, deepest first, where they are empty (what :func:`check_target` made)."""
-    for folder in reversed(folders):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-def refuse_existing(path: Path, *, overwrite: bool, field: str = "--out", probe: bool = False) -> None:
-    """Raise :class:`InputError` if ``path`` exists and ``overwrite`` is false, or is a folder; with
-    ``probe``, also unless its folder can be written (:func:`check_target` with ``create=False``). For
-    checks before any work: nothing is made."""
-    if "\x00" in str(path):
-        raise InputError("contains a NUL byte", field=field)
-    try:
-        exists, is_dir = os.path.lexists(path), Path(path).is_dir()
-    except OSError as exc:
-        raise _env_error(exc, Path(path), field) from None
-    if exists and not overwrite:
-        raise InputError("already exists; pass --overwrite to replace it", source=path, field=field)
-    if is_dir:
-        raise InputError("is a folder; expected a file name", source=path, field=field)
-    if probe:
-        check_target(Path(path), field=field, create=False)
-
-
-def atomic_write(
-    path: Path,
-    content: bytes | str | Callable[[Path], object],
-    *,
-    overwrite: bool = False,
-    field: str = "--out",
-) -> Path:
-    """Write one file so that it is either complete or absent: the content goes to a temporary file in
-    the same folder (same suffix, so writers that infer the format from it work), is fsynced, and is then
-    renamed over ``path``. Without ``overwrite`` an existing file is refused, atomically (a hard link,
-    which fails if the name exists).
-
-    Parameters
-    ----------
-    path
-        The file to write.
-    content
-        Bytes, text (UTF-8), or a function that writes the file at the path it is given.
-    overwrite
-        Replace an existing file.
-    field
-        The option that named ``path`` (for messages).
-
-    Returns
-    -------
-    ``path``.
-
-    Raises
-    ------
-    InputError
-        ``path`` exists (without ``overwrite``), or the file system refused (full, read-only, ...); the
-        temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    refuse_existing(path, overwrite=overwrite, field=field)
-    made = check_target(path, field=field)
-    tmp = None
-    try:
-        with signals_deferred():
-            fd, name = tempfile.mkstemp(
-                prefix=f".{path.name}.partial-{os.getpid()}-", suffix=path.suffix, dir=path.parent
-            )
-            tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        if callable(content):
-            os.close(fd)
-            content(tmp)
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        with signals_deferred():
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    raise InputError(
-                        "already exists; pass --overwrite to replace it", source=path, field=field
-                    ) from None
-                except OSError as exc:
-                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
-                        raise
-                    if os.path.lexists(path):  # no hard links here: check, then rename
-                        raise InputError(
-                            "already exists; pass --overwrite to replace it", source=path, field=field
-                        ) from None
-                    os.replace(tmp, path)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            tmp = None
-        _fsync_dir(path.parent)
-        return path
-    except OSError as exc:
-        if exc.errno in ENV_ERRNOS:
-            raise _env_error(exc, path, field) from None
-        raise
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            remove_empty(made)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -311,7 +72,7 @@ def _fsync_tree(root: Path) -> None:
         for f in files:
             with open(os.path.join(dirpath, f), "rb") as fh:
                 os.fsync(fh.fileno())
-        _fsync_dir(Path(dirpath))
+        fsync_dir(Path(dirpath))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -324,19 +85,72 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(target: Path) -> list[Path]:
-    """Remove ``.<name>.partial-<pid>-*`` folders left by runs that were killed (their pid is gone)."""
+def remove_stale(parent: Path, *, report=None) -> list[Path]:
+    """Remove what killed runs left in ``parent``: every ``.<name>.partial-<pid>-*`` folder or file whose
+    pid is gone, and every ``.<name>.lock`` that no live run holds (its ``flock`` can be taken). Reported in
+    one line (to ``report``, default: stderr) when anything was removed.
+
+    Returns
+    -------
+    The paths removed.
+    """
+    report = report or (lambda msg: print(msg, file=sys.stderr))
     removed = []
-    for p in Path(target).parent.glob(f".{glob_escape(Path(target).name)}.partial-*"):
-        parts = p.name.rsplit(".partial-", 1)[1].split("-", 1)
-        if parts[0].isdigit() and not _pid_alive(int(parts[0])):
+    try:
+        entries = [p for p in Path(parent).iterdir() if p.name.startswith(".")]
+    except OSError:
+        return removed
+    for p in sorted(entries):
+        if ".partial-" in p.name:
+            name, tail = p.name[1:].rsplit(".partial-", 1)
+            pid = tail.split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)) or p.is_symlink() or _lock_held(p.parent / name):
+                continue  # a live run's (even one whose pid this process cannot see: it holds its lock)
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     p.unlink()
             removed.append(p)
+        elif p.name.endswith(".lock") and len(p.name) > len("..lock") and not p.is_symlink():
+            target = p.parent / p.name[1 : -len(".lock")]
+            if os.path.abspath(target) in _HELD:
+                continue
+            try:
+                fd = _try_lock(p, create=False)
+            except OSError:
+                continue
+            if fd is None:
+                continue  # a live run holds it
+            try:
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+                removed.append(p)
+            finally:
+                os.close(fd)
+    if removed:
+        names = ", ".join(p.name for p in removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+        report(f"note: removed {len(removed)} leftover(s) of killed runs in {parent}: {names}")
     return removed
+
+
+def _lock_held(target: Path) -> bool:
+    """True if another process holds the run lock of ``target`` right now."""
+    if os.path.abspath(target) in _HELD:
+        return False
+    try:
+        fd = _try_lock(_lock_path(target), create=False)
+    except OSError:
+        return True
+    if fd is None:
+        return os.path.lexists(_lock_path(target))
+    os.close(fd)
+    return False
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove the leftovers of killed runs beside ``target`` (:func:`remove_stale` of its parent)."""
+    return remove_stale(Path(target).parent)
 
 
 def glob_escape(name: str) -> str:
@@ -483,7 +297,7 @@ def claim_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out"
             fd = _try_lock(lock, create=True)
         except OSError as exc:
             remove_empty(made)
-            raise _env_error(exc, target, field) from None
+            raise env_error(exc, target, field) from None
         if fd is None:
             remove_empty(made)
             raise InputError(
@@ -496,18 +310,19 @@ def claim_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out"
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         recover_orphans(target.parent)
-        remove_stale_partials(target)
+        remove_stale(target.parent)
         if os.path.lexists(target):
-            if not overwrite:
+            other = "another --name" if field == "--name" else "another --out"
+            if target.is_symlink() or not target.is_dir() or not is_tool_run(target):
                 raise InputError(
-                    "run directory already exists; choose another --name or pass --overwrite",
+                    "exists and is not a bayes_rescue run folder (no manifest.json of this tool), so --overwrite"
+                    f" cannot replace it; choose {other}, or move it away yourself",
                     source=target,
                     field=field,
                 )
-            if not target.is_dir() or not is_tool_run(target):
+            if not overwrite:
                 raise InputError(
-                    "exists and is not a bayes_rescue run folder (no manifest.json of this tool);"
-                    " --overwrite replaces only runs of this tool, so it was left untouched",
+                    f"run folder already exists; pass --overwrite to replace it, or choose {other}",
                     source=target,
                     field=field,
                 )
@@ -558,10 +373,10 @@ def atomic_run_dir(target: Path, *, overwrite: bool = False, field: str = "--out
                 else:
                     os.rename(tmp, target)
                     tmp = None
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
         except OSError as exc:
             if exc.errno in ENV_ERRNOS:
-                raise _env_error(exc, target, field) from None
+                raise env_error(exc, target, field) from None
             raise
         finally:
             if tmp is not None:

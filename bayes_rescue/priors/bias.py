@@ -54,16 +54,10 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from bayes_rescue.data.names import check_name
+from bayes_rescue.data.tomlfile import check_count, check_keys, number, require_table, shown, text
 from bayes_rescue.errors import InputError
-from bayes_rescue.priors.spec import (
-    DEFAULT_OUTCOME,
-    _check_keys,
-    _number,
-    _require_table,
-    _text,
-    for_outcome,
-    read_named_toml,
-)
+from bayes_rescue.priors.spec import DEFAULT_OUTCOME, MAX_COMPONENTS, MAX_EFFECTS, for_outcome, read_named_toml
 
 #: The bias model that ``--bias`` without a name means.
 DEFAULT_BIAS = "observational"
@@ -213,7 +207,7 @@ class BiasModel:
 
 
 def _bounded(value, *, src: str, where: str, positive: bool) -> float:
-    v = _number(value, source=src, field=where)
+    v = number(value, source=src, field=where)
     if positive and not 0 < v <= MAX_ABS:
         raise InputError(f"must be > 0 and <= {MAX_ABS:g}, got {value}", source=src, field=where)
     if not positive and abs(v) > MAX_ABS:
@@ -222,37 +216,38 @@ def _bounded(value, *, src: str, where: str, positive: bool) -> float:
 
 
 def _component(doc, *, src: str, where: str) -> BiasComponent:
-    _check_keys(doc, _COMPONENT_KEYS, source=src, where=where)
+    check_keys(doc, _COMPONENT_KEYS, source=src, where=where)
     for req in ("name", "log_ror", "sd", "source"):
         if req not in doc:
             raise InputError("is required", source=src, field=f"{where}.{req}")
     return BiasComponent(
-        name=_text(doc["name"], source=src, field=f"{where}.name", required=True),
+        name=text(doc["name"], source=src, field=f"{where}.name", required=True),
         log_ror=_bounded(doc["log_ror"], src=src, where=f"{where}.log_ror", positive=False),
         sd=_bounded(doc["sd"], src=src, where=f"{where}.sd", positive=True),
-        source=_text(doc["source"], source=src, field=f"{where}.source", required=True),
-        assumption=_text(doc.get("assumption"), source=src, field=f"{where}.assumption"),
+        source=text(doc["source"], source=src, field=f"{where}.source", required=True),
+        assumption=text(doc.get("assumption"), source=src, field=f"{where}.assumption"),
     )
 
 
 def _term(doc, *, src: str, where: str) -> BiasTerm:
-    _check_keys(doc, _TERM_KEYS, source=src, where=where)
+    check_keys(doc, _TERM_KEYS, source=src, where=where)
     for req in ("mean_benefit", "sd", "source"):
         if req not in doc:
             raise InputError("is required", source=src, field=f"{where}.{req}")
     mean = _bounded(doc["mean_benefit"], src=src, where=f"{where}.mean_benefit", positive=False)
     sd = _bounded(doc["sd"], src=src, where=f"{where}.sd", positive=True)
-    source = _text(doc["source"], source=src, field=f"{where}.source", required=True)
-    assumption = _text(doc.get("assumption"), source=src, field=f"{where}.assumption")
+    source = text(doc["source"], source=src, field=f"{where}.source", required=True)
+    assumption = text(doc.get("assumption"), source=src, field=f"{where}.assumption")
     comps_doc = doc.get("components", [])
     if not isinstance(comps_doc, list):
         raise InputError("must be a list of [[...components]] tables", source=src, field=f"{where}.components")
+    check_count(len(comps_doc), MAX_COMPONENTS, what="components", source=src, field=f"{where}.components")
     comps = tuple(_component(c, src=src, where=f"{where}.components[{k}]") for k, c in enumerate(comps_doc))
-    combine = _text(doc.get("combine"), source=src, field=f"{where}.combine")
+    combine = text(doc.get("combine"), source=src, field=f"{where}.combine")
     if combine:
         if combine not in _COMBINE_RULES:
             raise InputError(
-                f"unknown rule {combine!r}; use {', '.join(_COMBINE_RULES)}", source=src, field=f"{where}.combine"
+                f"unknown rule {shown(combine)}; use {', '.join(_COMBINE_RULES)}", source=src, field=f"{where}.combine"
             )
         if not comps:
             raise InputError("combine needs at least one component", source=src, field=f"{where}.components")
@@ -287,15 +282,19 @@ def parse_bias(doc: dict, *, origin: str, sha256: str = "") -> BiasModel:
         ``combine`` rule the stated numbers do not follow; the message names the file and the field.
     """
     src = origin
-    _check_keys(doc, _TOP_KEYS, source=src, where="")
-    name = _text(doc.get("name"), source=src, field="name", required=True)
-    description = _text(doc.get("description"), source=src, field="description", required=True)
-    rationale = _text(doc.get("rationale"), source=src, field="rationale", required=True)
+    check_keys(doc, _TOP_KEYS, source=src, where="")
+    name = check_name(text(doc.get("name"), source=src, field="name", required=True), source=src, field="name")
+    description = text(doc.get("description"), source=src, field="description", required=True)
+    rationale = text(doc.get("rationale"), source=src, field="rationale", required=True)
     terms_doc = doc.get("bias")
     if not terms_doc:
         raise InputError("a bias model needs at least one [bias.<outcome>] table", source=src, field="bias")
-    _require_table(terms_doc, source=src, where="bias")
-    terms = {o: _term(t, src=src, where=f"bias.{o}") for o, t in terms_doc.items()}
+    require_table(terms_doc, source=src, where="bias")
+    check_count(len(terms_doc), MAX_EFFECTS, what="[bias.<outcome>] tables", source=src, field="bias")
+    terms = {
+        check_name(o, source=src, field="bias.<outcome>"): _term(t, src=src, where=f"bias.{o}")
+        for o, t in terms_doc.items()
+    }
     return BiasModel(name, description, rationale, terms, origin, sha256)
 
 
