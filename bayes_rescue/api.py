@@ -215,8 +215,8 @@ class Result:
         for f in self.fits:
             if command:
                 f.tree.attrs["bayes_rescue_command"] = command
-            tree_io.save_tree(f.tree, folder / tree_io.tree_relpath(f.name, single=single))
-        rundir.write_csv(self.summary, folder / "summary.csv")
+            tree_io.save_tree(f.tree, rundir.path_inside(folder, tree_io.tree_relpath(f.name, single=single)))
+        rundir.neutralise_frame(self.summary).to_csv(folder / "summary.csv", index=False)
         rundir.write_csv(self.draws(), folder / "draws.csv")
         rundir.write_csv(escalc_table(self.data), folder / "likelihood.csv")
         rundir.write_csv(evalues_table(self.summary), folder / "evalues.csv")

@@ -93,30 +93,15 @@ PUBLIC_MODULES = {"nutpie", "pytensor", "pytensor.tensor"}
 PUBLIC_NUTPIE = {"sample", "compile_pymc_model"}
 #: Attributes of nutpie's compiled models and traces that are private in all but name.
 PRIVATE_ATTRIBUTES = {"user_data", "jit_fn", "get_arrow_trace", "vm", "_n_dim", "_coords", "_shapes"}
-#: Imports of another module's ``_private`` names that existed before this test, in files of other branches
-#: (issue 22: to be made public there, then removed from this list). Any other one fails the test.
-TRANSITIONAL = {
-    ("bayes_rescue.analyses.sensitivity", "bayes_rescue.inference.sampling", "_nuts_raw"),
-    ("bayes_rescue.cli.priors", "bayes_rescue.cli._args", "_unit"),
-    ("bayes_rescue.cli.export", "bayes_rescue.cli._args", "_arg"),
-    ("bayes_rescue.cli.validate", "bayes_rescue.cli._args", "_positive_int"),
-    ("bayes_rescue.cli.validate", "bayes_rescue.cli._args", "_scheduler"),
-    ("bayes_rescue.cli.predict", "bayes_rescue.cli._args", "_prob"),
-    *(
-        ("bayes_rescue.cli.fit", "bayes_rescue.cli._args", n)
-        for n in ("_discount", "_figure_formats", "_positive_int", "_prob", "_seed", "_target_dir", "_unit")
-    ),
-    *(
-        ("bayes_rescue.cli.sensitivity", "bayes_rescue.cli._args", n)
-        for n in ("_centre", "_figure_formats", "_positive_float", "_positive_int", "_prob", "_scheduler", "_seed")
-    ),
-    *(("bayes_rescue.cli.sensitivity", "bayes_rescue.cli._args", n) for n in ("_target_dir", "_unit", "_discount")),
-    ("bayes_rescue.cli", "bayes_rescue.cli._args", "_Parser"),
-    *(
-        ("bayes_rescue.priors.bias", "bayes_rescue.priors.spec", n)
-        for n in ("_check_keys", "_number", "_require_table", "_text")
-    ),
-}
+#: A ``_private`` name may be shared by the modules of one package (``bayes_rescue.cli.fit`` importing
+#: ``bayes_rescue.cli._args._arg``; the modules of ``outputs.figures``), never across packages (an analysis
+#: importing a sampling helper: issue 22).
+
+
+def _same_package(module: str, source: str) -> bool:
+    """True if ``source`` lives in the package of ``module`` (or ``module`` is that package's ``__init__``)."""
+    parent = source.rpartition(".")[0]
+    return parent == module.rpartition(".")[0] or parent == module
 
 
 def _private(name: str) -> bool:
@@ -143,7 +128,7 @@ def private_uses(path: Path, module: str) -> list[str]:
                     bad.append(f"{module}:{node.lineno} imports {', '.join(names)} from {node.module}")
             elif root == "bayes_rescue" and node.module != module:
                 for a in node.names:
-                    if _private(a.name) and (module, node.module, a.name) not in TRANSITIONAL:
+                    if _private(a.name) and not _same_package(module, node.module):
                         bad.append(f"{module}:{node.lineno} imports {a.name} from {node.module}")
         elif isinstance(node, ast.Attribute):
             if node.attr in PRIVATE_ATTRIBUTES:
@@ -155,9 +140,8 @@ def private_uses(path: Path, module: str) -> list[str]:
 
 def test_private_names_only_in_the_backend():
     """No module but the backend (bayes_rescue.inference.backend) imports or uses a private name of nutpie,
-    numba, PyTensor or llvmlite, and no module imports another module's ``_private`` helper (except the listed
-    transitional ones of other branches). Reference: the rule of issue 22; the checker itself is tested on
-    known offending source below."""
+    numba, PyTensor or llvmlite, and no module imports a ``_private`` helper of another package. Reference: the
+    rule of issue 22; the checker itself is tested on known offending source below."""
     bad = []
     for path in sorted(ROOT.rglob("*.py")):
         module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")

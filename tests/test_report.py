@@ -175,7 +175,7 @@ def hostile_run(tmp_path_factory) -> Path:
     )
     prior = root / "evil.toml"
     prior.write_text(
-        f'name = "evil{HOSTILE}"\n'
+        'name = "evil"\n'
         f"description = '{HOSTILE_IMG}'\n"
         f'rationale = "r {HOSTILE}"\n'
         "[effect.default]\n"
@@ -296,9 +296,9 @@ def test_hostile_user_text_is_escaped(hostile_run):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     text = "".join(page.text)
     assert f"note {HOSTILE}" in page.sections["data"]  # the counts note, shown as text
-    assert f"evil{HOSTILE}" in page.sections["priors"]  # the prior's name
+    assert "evil" in page.sections["priors"]  # the prior's name (names follow the name rule: no markup possible)
     assert HOSTILE_IMG in page.sections["priors"]  # its description
-    assert f"evil{HOSTILE}" in page.sections["results"]  # the prior column of summary.csv
+    assert "evil" in page.sections["results"]  # the prior column of summary.csv
     assert "c</td><script>" in text
 
 

@@ -371,19 +371,19 @@ def test_nan_padded_trace_is_an_interruption():
     (full size, NaN inside) is raised as an interruption, never passed on as a result; after SIGTERM as
     :class:`Terminated`."""
     from bayes_rescue import errors
-    from bayes_rescue.inference.sampling import _check_complete
+    from bayes_rescue.inference.engine import check_complete
     from bayes_rescue.inference.settings import SamplerSettings
 
     s = SamplerSettings(draws=5, chains=2)
     x = np.zeros((2, 5))
-    _check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), x)}))  # complete: no error
+    check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), x)}))  # complete: no error
     x[1, 3:] = np.nan
     with pytest.raises(KeyboardInterrupt, match="NaN"):
-        _check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), x)}))
+        check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), x)}))
     errors._RECEIVED[:] = [signal.SIGTERM]
     try:
         with pytest.raises(Terminated):
-            _check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), np.zeros((2, 5)))}))
+            check_complete(2, 5, s, xr.Dataset({"a": (("chain", "draw"), np.zeros((2, 5)))}))
     finally:
         errors._RECEIVED.clear()
 

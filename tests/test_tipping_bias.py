@@ -20,7 +20,7 @@ from bayes_rescue.analyses.bias import bias_curve, tipping_bias, with_bias_mean
 from bayes_rescue.analyses.tipping_estimate import _overall_root, p_benefit_summary, posterior_names
 from bayes_rescue.data.counts import load_counts
 from bayes_rescue.inference.derived import effects
-from bayes_rescue.inference.sampling import DEFAULT_CACHE, _nuts_raw
+from bayes_rescue.inference.sampling import DEFAULT_CACHE, sample_raw
 from bayes_rescue.inference.settings import SamplerSettings
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.priors.bias import load_bias
@@ -95,7 +95,7 @@ def test_pooled_rows_agree_with_the_share_of_draws(cohort, robust):
     data, prior, bias = cohort
     prior = robustify(prior, robust) if robust else prior
     spec = ModelSpec(data, prior, "hierarchical", bias=with_bias_mean(bias, data.outcomes, 0.5))
-    posterior, _ = _nuts_raw(spec, DEFAULT_SWEEP, 0.95, DEFAULT_CACHE, names=posterior_names(spec))
+    posterior, _ = sample_raw(spec, DEFAULT_SWEEP, target_accept=0.95, cache=DEFAULT_CACHE, names=posterior_names(spec))
     lor = effects(posterior, spec)["log_or"]
     sign = np.array([1.0, 1.0, 1.0, -1.0])  # mrs_0_2 rows: more is better; mortality: fewer
     for j, row in enumerate(p_benefit_summary(posterior, spec)):

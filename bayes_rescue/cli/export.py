@@ -86,7 +86,10 @@ def cmd_export(args) -> int:
         if args.draws.resolve() == args.to.resolve():
             raise InputError("is the same file as --to", source=args.draws, field="--draws")
     manifest_path, manifest = _read_manifest(args.run_path)
-    priors = {p["name"]: p for p in manifest["priors"]}
+    from bayes_rescue.data.names import check_name
+
+    # a tampered manifest's names never reach a path or a file: the name rule, as where they were first read
+    priors = {check_name(p["name"], source=manifest_path, field="priors.name"): p for p in manifest["priors"]}
     if args.prior is not None and args.prior not in priors:
         raise InputError(f"the run has no prior '{args.prior}'; it has {', '.join(priors)}", field="--prior")
     if len(priors) == 1:

@@ -207,9 +207,9 @@ def fit_checked(args, argv, data, priors, bias, inputs, target: Path) -> int:
         helpers = 2 if several else (0 if args.no_figures else 1)
         preload = ["bayes_rescue.outputs.figures:warm_up"] if not args.no_figures else []
         if several:  # the helpers also complete the priors' DataTrees
-            preload += ["bayes_rescue.inference.derived"]
-        with Workers(helpers, preload=preload, share=not several) as pool:
-            return _fit_and_write(args, argv, data, specs, target, inputs, pool)
+            preload += ["bayes_rescue.inference.results"]
+        with Workers(helpers, preload=preload, share=not several):  # the current helpers of fit and save
+            return _fit_and_write(args, argv, data, specs, target, inputs)
 
 
 def _model_specs(args, data, priors, bias) -> list:
@@ -252,12 +252,12 @@ def cmd_fit(args, argv: list[str]) -> int:
     return fit_checked(args, argv, data, priors, bias, inputs, target)
 
 
-def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs, pool=None) -> int:
+def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs) -> int:
     """Sample, check the diagnostics and write the run folder (the caller holds ``target``'s lock)."""
     from bayes_rescue.api import command_line, fit
+    from bayes_rescue.outputs.console import fitting_line, tipping_bias_text, wrap_text, written_line
 
-    names = ", ".join(f"'{s.name}'" for s in specs)
-    print(f"fitting {names} ({args.model}) ...", flush=True)
+    print(fitting_line([s.name for s in specs], args.model), flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # reported below, loudly
         result = fit(
@@ -274,18 +274,21 @@ def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs, poo
             mcid=args.mcid,
             rope=args.rope,
             tipping_levels=() if args.no_tipping else args.levels,
-            pool=pool,
         )
     for r in result.failed:
         print(
-            f"WARNING: '{r.name}': sampler diagnostics FAILED after {r.attempts} attempts: "
-            + "; ".join(r.diagnostics.problems()),
+            wrap_text(
+                f"WARNING: '{r.name}': sampler diagnostics FAILED after {r.attempts} attempts: "
+                + "; ".join(r.diagnostics.problems())
+            ),
             file=sys.stderr,
         )
     if result.failed and not args.keep_going:
         print(
-            "ERROR: not writing results from a sampler that did not converge (use --keep-going to"
-            " write them with the failure recorded)",
+            wrap_text(
+                "ERROR: not writing results from a sampler that did not converge (use --keep-going to"
+                " write them with the failure recorded)"
+            ),
             file=sys.stderr,
         )
         return EXIT_DIAGNOSTICS
@@ -296,39 +299,23 @@ def _fit_and_write(args, argv: list[str], data, specs, target: Path, inputs, poo
         figure_formats=args.figure_format,
         command=command_line(argv),
         rerun={"inputs": inputs, "settings": _rerun_settings(args)},
-        pool=pool,
     )
     print()
     print(result.describe())
     if result.bias_tipping is not None:
-        print("\n" + tipping_bias_text(result.bias_tipping))
+        print("\n" + tipping_bias_text(result.bias_tipping, labels=data.labels))
     if result.failed:
         print(
-            f"\nWARNING: diagnostics FAILED for {', '.join(r.name for r in result.failed)};"
-            " these numbers are not reliable.",
+            "\n"
+            + wrap_text(
+                f"WARNING: diagnostics FAILED for {', '.join(r.name for r in result.failed)};"
+                " these numbers are not reliable."
+            ),
             file=sys.stderr,
         )
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in written.iterdir())
-    print(f"\nresults written to {target}/ ({', '.join(files)})")
+    print("\n" + written_line(target, files))
     return 0  # failures were written only because --keep-going asked for it
-
-
-def tipping_bias_text(tips) -> str:
-    """The tipping-bias table for the console (one line per estimand and level, at most 100 columns)."""
-    lines = [
-        "tipping bias: the mean bias towards benefit (log OR, and as ratio of ORs) at which P(benefit)",
-        "falls to the level, at the bias model's sd (bias_tipping.csv; 'below grid': already below at -1)",
-        f"{'prior':<12}{'outcome':<12}{'subgroup':<15}{'level':>6}  {'tipping':>8}  {'ROR':>6}"
-        f"  {'model mean':>10}  status",
-    ]
-    for _, r in tips.iterrows():
-        m = "n/a" if r["tipping_bias_mean"] != r["tipping_bias_mean"] else f"{r['tipping_bias_mean']:.2f}"
-        ror = "n/a" if r["tipping_ror"] != r["tipping_ror"] else f"{r['tipping_ror']:.2f}"
-        lines.append(
-            f"{str(r['prior'])[:11]:<12}{str(r['outcome'])[:11]:<12}{str(r['subgroup'])[:14]:<15}{r['level']:>6g}"
-            f"  {m:>8}  {ror:>6}  {r['model_bias_mean']:>10.2f}  {r['status']}"
-        )
-    return "\n".join(lines)
 
 
 def run(args, argv: list[str]) -> int:

@@ -246,28 +246,3 @@ def fit_many(
                 alone.tree.attrs["bayes_rescue_joint_run_problems"] = "; ".join(diag.problems())
                 results[i] = alone
     return results
-
-
-# Transitional aliases (other branches import these names today; remove after the merge): the public names are
-# engine.with_data, engine.check_complete, engine.initial_overrides, engine.run_nutpie, sample_tree, sample_raw.
-_with_data = engine.with_data
-_check_complete = engine.check_complete
-_initial_overrides = engine.initial_overrides
-_raise_if_signalled = engine.raise_if_signalled
-
-
-def _run_nutpie(compiled, settings: SamplerSettings, target_accept: float, *, raw: bool = False):
-    """Transitional alias of :func:`bayes_rescue.inference.engine.run_nutpie` (``raw`` is no longer offered)."""
-    return engine.run_nutpie(compiled, settings, target_accept)
-
-
-def _nuts(spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache) -> xr.DataTree:
-    """Transitional alias of :func:`sample_tree` (positional arguments)."""
-    return sample_tree(spec, settings, target_accept=target_accept, cache=cache)
-
-
-def _nuts_raw(
-    spec: ModelSpec, settings: SamplerSettings, target_accept: float, cache: ModelCache, names=("baseline", "delta")
-) -> tuple[xr.Dataset, xr.Dataset]:
-    """Transitional alias of :func:`sample_raw` (positional arguments)."""
-    return sample_raw(spec, settings, target_accept=target_accept, cache=cache, names=tuple(names))

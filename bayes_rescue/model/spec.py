@@ -13,6 +13,7 @@ from bayes_rescue._memo import memoised
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.errors import InputError
 from bayes_rescue.priors.bias import BiasModel
+from bayes_rescue.priors.coverage import check_coverage
 from bayes_rescue.priors.spec import PRIOR_BOUNDS, PriorSpec, check_bound
 
 ModelKind = Literal["hierarchical", "independent"]
@@ -45,17 +46,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
             raise InputError(f"unknown model '{self.kind}'; choose one of {', '.join(MODEL_KINDS)}", field="--model")
-        for outcome in self.data.outcomes:
-            self.prior.effect_for(outcome)  # raises a clear error if the prior does not cover it
-        for outcome, table in self.prior.shifts.items():
-            known = self.data.subgroups(outcome) if outcome in self.data.outcomes else []
-            for sg in table:
-                if outcome != "default" and sg not in known:
-                    raise InputError(
-                        f"prior '{self.prior.name}' shifts subgroup '{sg}' of '{outcome}', which the data do not have",
-                        source=self.prior.origin or None,
-                        field=f"effect.{outcome}.subgroups.{sg}",
-                    )
+        check_coverage(self.data, [self.prior], self.bias)  # the CLI's early check, for API users too
         memoised(self, "_arrays", self._build_arrays)  # checks every input's domain (_check_domain)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -304,12 +304,13 @@ def tipping_bias_text(tips: pd.DataFrame, *, labels: Labels | None = None, width
     names = Names(labels)
     lines = wrap(
         "Tipping bias: the mean bias towards benefit (log OR; ROR = ratio of odds ratios) at which P(benefit)"
-        " falls to the level, at the bias model's sd (bias_tipping.csv; 'below grid': already below at -1).",
+        " falls to the level, at the bias model's sd, with its Monte Carlo error (bias_tipping.csv; 'below"
+        " grid': already below at -1).",
         width,
         indent="",
     )
     wraps = {"prior": NAME_WIDTHS["prior"], "subgroup": NAME_WIDTHS["subgroup"], "status": 12}
-    right = {"level", "tipping bias", "ROR", "model mean"}
+    right = {"level", "tipping bias", "MC error", "ROR", "model mean"}
     for outcome, part in tips.groupby("outcome", sort=False):
         rows = [
             {
@@ -317,6 +318,7 @@ def tipping_bias_text(tips: pd.DataFrame, *, labels: Labels | None = None, width
                 "subgroup": names.subgroup(outcome, r["subgroup"], raw=False),
                 "level": f"{r['level']:g}",
                 "tipping bias": _num(r["tipping_bias_mean"], ".2f"),
+                "MC error": _num(r.get("tipping_bias_mean_mcse", float("nan")), ".3f"),
                 "ROR": _num(r["tipping_ror"], ".2f"),
                 "model mean": _num(r["model_bias_mean"], ".2f"),
                 "status": str(r["status"]),

@@ -49,8 +49,14 @@ def save_tree(tree: xr.DataTree, path: Path, *, engine: str | None = None) -> Pa
 
 
 def tree_relpath(fit_name: str, *, single: bool) -> str:
-    """Where a fit's tree goes inside the run folder: ``posterior.nc`` alone, else ``<fit>/posterior.nc``."""
-    return TREE_FILE if single else f"{fit_name}/{TREE_FILE}"
+    """Where a fit's tree goes inside the run folder: ``posterior.nc`` alone, else ``<fit>/posterior.nc``.
+    A fit name is ``<prior>`` or ``<prior>+bias-<bias>``, both names checked by the name rule where they were
+    read (:mod:`bayes_rescue.data.names`); anything else that could leave the folder is refused here too."""
+    if single:
+        return TREE_FILE
+    if not fit_name or fit_name in (".", "..") or "/" in fit_name or "\\" in fit_name or not fit_name.isprintable():
+        raise ValueError(f"not a fit name that can be a folder: {fit_name!r}")
+    return f"{fit_name}/{TREE_FILE}"
 
 
 def load_tree(path: str | Path) -> xr.DataTree:
