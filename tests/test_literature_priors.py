@@ -218,7 +218,7 @@ def test_subgroup_shift_in_spec_and_prior_draws():
             "mrs_0_2": {**doc["effect"]["mrs_0_2"], "subgroups": {"nope": {"offset": 1, "source": "s"}}},
         },
     }
-    with pytest.raises(InputError, match="shifts subgroup 'nope'"):
+    with pytest.raises(InputError, match="offset for subgroup 'nope'"):
         ModelSpec(data, parse_prior(bad, origin="t"), "hierarchical")
 
 

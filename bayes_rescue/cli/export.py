@@ -76,7 +76,7 @@ def cmd_export(args) -> int:
 
     from bayes_rescue.outputs import exports, rundir
     from bayes_rescue.outputs.console import export_heading, wrap_text
-    from bayes_rescue.outputs.trees import load_run_draws, run_tree_path
+    from bayes_rescue.outputs.trees import load_run_draws, run_labels, run_tree_path
     from bayes_rescue.priors.mixture import approximate
     from bayes_rescue.priors.spec import load_prior, parse_prior
 
@@ -155,7 +155,7 @@ def cmd_export(args) -> int:
         exports.write_atomic(args.draws, write, overwrite=args.overwrite, field="--draws")
         written.append(str(args.draws))
     k = len(mixture.weights)
-    print(export_heading(args.outcome, args.subgroup, labels=_labels(tree_path), prior=prior_name, n_draws=x.size))
+    print(export_heading(args.outcome, args.subgroup, labels=run_labels(tree_path), prior=prior_name, n_draws=x.size))
     for j, (w, m, s) in enumerate(zip(mixture.weights, mixture.means, mixture.sds, strict=True)):
         print(f"  comp{j + 1}: weight {w:.4f}  mean {m:+.4f}  sd {s:.4f}")
     print(f"{k} component{'s' if k > 1 else ''}, chosen by {exports.CRITERION.format(k=args.max_components)}")
@@ -174,18 +174,3 @@ def cmd_export(args) -> int:
 
 def run(args, argv: list[str]) -> int:
     return cmd_export(args)
-
-
-def _labels(tree_path: Path):
-    """The data file's labels, from the data the run fitted (the tree's ``bayes_rescue_data_csv``
-    attribute); ``None`` (default labels) when the file does not carry them."""
-    import xarray as xr
-
-    from bayes_rescue.data.counts import parse_counts
-
-    try:
-        with xr.open_datatree(tree_path) as tree:
-            text = tree.attrs.get("bayes_rescue_data_csv")
-        return parse_counts(text, source=str(tree_path)).labels if isinstance(text, str) else None
-    except (OSError, ValueError, InputError):
-        return None

@@ -262,7 +262,10 @@ def cmd_predict(args) -> int:
         median_effect,
         with_control_rate,
     )
+    from bayes_rescue.outputs import wording as w
+    from bayes_rescue.outputs.console import wrap_text
     from bayes_rescue.outputs.rundir import write_csv
+    from bayes_rescue.outputs.trees import run_labels
 
     values, basis, design = _resolve(args)
     kind, sizes = parse_n([str(v) for v in values["n"]])
@@ -327,9 +330,17 @@ def cmd_predict(args) -> int:
         if values["control_rate"] == "posterior"
         else f"control rate fixed at {values['control_rate']:.4g}, posterior odds ratio kept"
     )
+    labels = run_labels(args.run_dir)
+    where = w.with_name(
+        w.estimand_label(values["outcome"], values["subgroup"], labels, sep=" / "),
+        f"{values['outcome']}/{values['subgroup']}",
+    )
+    benefit = w.direction_phrase(direction, w.outcome_label(values["outcome"], labels))
     print(
-        f"{title}: {values['outcome']} / {values['subgroup']} ({'more' if direction == 'higher' else 'fewer'}"
-        f" events is better), posterior of {args.run_dir}" + (f" (prior {args.prior})" if args.prior else "")
+        wrap_text(
+            f"{title}: {where} (benefit: {benefit}), posterior of {args.run_dir}"
+            + (f" (prior {w.prior_label(args.prior)})" if args.prior else "")
+        )
     )
     level = f"{'one' if values['sided'] == 'one' else 'two'}-sided alpha {values['alpha']:g}"
     print(f"analysis: {TEST_LABELS[values['test']]}, {level}; {cr}")
@@ -356,7 +367,8 @@ def cmd_predict(args) -> int:
         from bayes_rescue.outputs.figures import plot_assurance
 
         mark = design.n_treatment + design.n_control if design is not None else None
-        label = f"{values['outcome']} / {values['subgroup']}, {values['test']} test, {level}"
+        estimand = w.estimand_label(values["outcome"], values["subgroup"], labels, sep=" / ")
+        label = f"{estimand}, {values['test']} test, {level}"
         _atomic_write(
             figure,
             lambda tmp: plot_assurance(table, tmp, title=label, mark_n=mark),

@@ -54,6 +54,7 @@ from bayes_rescue.data.rows import (  # noqa: F401
     DIRECTIONS,
     KNOWN_DIRECTIONS,
     LABEL_COLUMNS,
+    MAX_CELLS,
     MAX_LABEL,
     MAX_OUTCOMES,
     MAX_SUBGROUPS,
@@ -209,6 +210,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
     subgroups_seen: dict[str, set[str]] = {}
+    n_cells = 0
     for i, row in records_in:
         if not row or all(c.strip() == "" for c in row):
             continue
@@ -257,6 +259,15 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 line=i,
                 field="outcome",
             )
+        if rec["subgroup"] not in sgs:
+            n_cells += 1
+            if n_cells > MAX_CELLS:
+                raise InputError(
+                    f"more than {MAX_CELLS} cells (outcome x subgroup); at most {MAX_CELLS} are allowed",
+                    source=source,
+                    line=i,
+                    field="subgroup",
+                )
         sgs.add(rec["subgroup"])
         if len(sgs) > MAX_SUBGROUPS:
             raise InputError(

@@ -18,10 +18,12 @@ REQUIRED_COLUMNS = ("outcome", "subgroup", "arm", "events", "total")
 LABEL_COLUMNS = ("outcome_label", "subgroup_label", "arm_label")
 OPTIONAL_COLUMNS = ("direction", "provenance", "reported_p", "note", *LABEL_COLUMNS)
 MAX_LABEL = 80
-#: Most outcomes and subgroups (per outcome) a counts file may have: 20 x 50 x 2 arms = 2,000 rows at most,
-#: read and checked in well under a second and small enough for the model (one cell per outcome x subgroup).
+#: Most outcomes, subgroups (per outcome) and cells (outcome x subgroup) a counts file may have: a table of
+#: hundreds of study arms fits (200 subgroups is a bench case), and 1,000 cells x 2 arms = 2,000 rows at most
+#: are read and checked in well under a second and small enough for the model (one cell per outcome x subgroup).
 MAX_OUTCOMES = 20
-MAX_SUBGROUPS = 50
+MAX_SUBGROUPS = 500
+MAX_CELLS = 1000
 ARMS = ("treatment", "control")
 DIRECTIONS = ("higher", "lower")
 #: Outcome names whose direction is known: ``higher`` means more events is better.

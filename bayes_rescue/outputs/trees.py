@@ -171,3 +171,24 @@ def load_run_draws(
     """:func:`effect_draws` of one estimand of a saved run (``prior`` and ``bias`` select one fit of a
     several-fit run, see :func:`run_tree_path`)."""
     return effect_draws(load_tree(run_tree_path(run, prior=prior, bias=bias)), outcome=outcome, subgroup=subgroup)
+
+
+def run_labels(run: str | Path):
+    """The data file's labels (:class:`~bayes_rescue.data.counts.Labels`) of a run folder or ``posterior.nc``,
+    from the counts the run fitted (each tree's ``bayes_rescue_data_csv`` attribute); ``None`` (default
+    labels) when no tree carries them."""
+    from bayes_rescue.data.counts import parse_counts
+
+    run = Path(run)
+    trees = [run] if run.suffix == ".nc" else [run / TREE_FILE, *sorted(run.glob(f"*/{TREE_FILE}"))]
+    for path in trees:
+        if not path.is_file():
+            continue
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as tree:
+                text = tree.attrs.get("bayes_rescue_data_csv")
+            if isinstance(text, str):
+                return parse_counts(text, source=str(path)).labels
+        except (OSError, ValueError, InputError):
+            continue
+    return None
