@@ -86,6 +86,7 @@ def test_posterior_round_trip(tmp_path):
     assert got.shape == rd.shape and abs(got - rd).max() < 1e-12
 
 
+@pytest.mark.slow  # 14 s: a full --prior all CLI fit
 def test_prior_all_gives_one_comparison_table(tmp_path, capsys):
     """``--prior all`` at the default sampler settings: one joint run of the stacked model serves every
     prior (each passes the gate on its own draws), one ArviZ-ready ``<prior>/posterior.nc`` per prior, and

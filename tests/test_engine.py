@@ -74,6 +74,7 @@ def test_backend_and_public_path_give_the_same_draws(monkeypatch):
     assert not np.array_equal(ours["skeptical/tree/delta"], ours["enthusiastic/tree/delta"])
 
 
+@pytest.mark.slow  # 9 s: two fresh-process fits
 def test_public_path_never_imports_the_backend(tmp_path):
     """With BAYES_RESCUE_BACKEND=public a whole compile and sample (raw draws) never imports the backend
     module, the only home of the private names of nutpie, numba and PyTensor."""

@@ -117,6 +117,7 @@ def default_fits():
 ESTIMANDS = ("mrs_0_2/overall", "mrs_0_2/mild_anterior", "mrs_0_2/other", "mortality/overall")
 
 
+@pytest.mark.slow  # 7 s: default-settings fits of every prior, to check the README's accuracy figures
 def test_readme_accuracy_figures_are_what_a_default_run_gives(default_fits):
     """The README's accuracy figures for exported mixtures (section 'Exports for meta-analysts') are bounds on
     what a default run's export gives, measured here: the KS distance and largest quantile error of the BIC

@@ -125,6 +125,7 @@ def test_discount_inflates_sd_like_a_power_prior():
         discount(spec, 0.5)
 
 
+@pytest.mark.slow  # 6 s
 def test_elir_of_a_beta_equivalent_prior_is_a_plus_b():
     """Neuenschwander et al. 2020: the ELIR ESS of a Beta(a, b) prior for a proportion is a + b. Here a
     Beta(a, b) prior is represented as a normal mixture on the logit scale (two-component EM fit to 20000 draws of

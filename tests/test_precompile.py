@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bayes_rescue.inference.precompile import precompile_bundled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,7 @@ print(*[f.cache_hits for c in (alone, stacked) for f in (c.compiled_logp_func, c
 """
 
 
+@pytest.mark.slow  # 15 s: a fresh process fit after the set-up compile
 def test_first_fit_after_precompile_loads_from_the_cache(tmp_path, monkeypatch):
     """After precompile_bundled (independent model, empty cache directory), a fresh process compiling the
     skeptical fit and the --prior all stack finds all four callbacks in numba's cache (1 hit each); in a

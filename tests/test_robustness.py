@@ -98,7 +98,7 @@ def _spawn(args, env=None):
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.slow)])
 def test_interrupted_run_keeps_previous_results(tmp_path, sig):
     """A real subprocess is interrupted mid-run (Ctrl-C, and a kill) while a second run with another name
     runs at the same time: the previous results of the interrupted run's name are intact, the other run

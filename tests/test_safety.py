@@ -349,9 +349,9 @@ def _helper_pids(parent: int) -> list[int]:
 @pytest.mark.parametrize(
     ("sig", "code", "moment"),
     [
-        (signal.SIGTERM, 143, "compile"),
+        pytest.param(signal.SIGTERM, 143, "compile", marks=pytest.mark.slow),
         (signal.SIGTERM, 143, "sampling"),
-        (signal.SIGTERM, 143, "writing"),
+        pytest.param(signal.SIGTERM, 143, "writing", marks=pytest.mark.slow),
         (signal.SIGINT, 130, "compile"),
         (signal.SIGINT, 130, "writing"),
     ],

@@ -134,6 +134,7 @@ def test_bias_sign_follows_the_outcome_direction():
     assert a["bias_mu"][1] == pytest.approx(-bias.term_for("mortality").mean_benefit)
 
 
+@pytest.mark.slow  # 18 s; the default suite has test_tipping_bias.py's quadrature check of the same root
 def test_tipping_bias_matches_quadrature():
     """Independent model, one 2x2 table (15/20 vs 8/23), normal prior N(0, 0.8), bias sd 0.3: the bias mean at
     which P(benefit) falls to 0.95 and 0.5, found by the NUTS grid of bayes_rescue.analyses.bias, against the

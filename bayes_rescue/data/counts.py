@@ -64,6 +64,7 @@ from bayes_rescue.data.rows import (  # noqa: F401
     Labels,
     benefit_sign,
     check_cells,
+    check_table_caps,
     csv_records,
     default_label,
     parse_count,
@@ -210,7 +211,6 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
     keys: dict[tuple[str, str, str], int] = {}
     directions: dict[str, tuple[str, int]] = {}
     subgroups_seen: dict[str, set[str]] = {}
-    n_cells = 0
     for i, row in records_in:
         if not row or all(c.strip() == "" for c in row):
             continue
@@ -251,32 +251,7 @@ def parse_counts(text: str, *, source: str = "<counts>", sha256: str | None = No
                 field="arm",
             )
         keys[key] = i
-        sgs = subgroups_seen.setdefault(rec["outcome"], set())
-        if len(sgs) == 0 and len(subgroups_seen) > MAX_OUTCOMES:
-            raise InputError(
-                f"more than {MAX_OUTCOMES} outcomes; at most {MAX_OUTCOMES} are allowed",
-                source=source,
-                line=i,
-                field="outcome",
-            )
-        if rec["subgroup"] not in sgs:
-            n_cells += 1
-            if n_cells > MAX_CELLS:
-                raise InputError(
-                    f"more than {MAX_CELLS} cells (outcome x subgroup); at most {MAX_CELLS} are allowed",
-                    source=source,
-                    line=i,
-                    field="subgroup",
-                )
-        sgs.add(rec["subgroup"])
-        if len(sgs) > MAX_SUBGROUPS:
-            raise InputError(
-                f"outcome '{rec['outcome']}' has more than {MAX_SUBGROUPS} subgroups;"
-                f" at most {MAX_SUBGROUPS} are allowed",
-                source=source,
-                line=i,
-                field="subgroup",
-            )
+        check_table_caps(subgroups_seen, rec["outcome"], rec["subgroup"], source=source, line=i)
         direction = rec.get("direction", "")
         if direction:
             if direction not in DIRECTIONS:

@@ -213,3 +213,32 @@ def check_cells(records: list[dict], directions: dict[str, tuple[str, int]], sou
                 line=rows[-1]["_line"],
                 field="reported_p",
             )
+
+
+def check_table_caps(seen: dict[str, set[str]], outcome: str, subgroup: str, *, source: str, line: int) -> None:
+    """Add one row's outcome and subgroup to ``seen`` (outcome -> its subgroups so far), refusing the row that
+    goes past :data:`MAX_OUTCOMES`, :data:`MAX_CELLS` or :data:`MAX_SUBGROUPS` (the message gives the cap), so a
+    huge file is refused as soon as it passes one, without reading on."""
+    sgs = seen.setdefault(outcome, set())
+    if not sgs and len(seen) > MAX_OUTCOMES:
+        raise InputError(
+            f"more than {MAX_OUTCOMES} outcomes; at most {MAX_OUTCOMES} are allowed",
+            source=source,
+            line=line,
+            field="outcome",
+        )
+    if subgroup not in sgs and sum(map(len, seen.values())) >= MAX_CELLS:
+        raise InputError(
+            f"more than {MAX_CELLS} cells (outcome x subgroup); at most {MAX_CELLS} are allowed",
+            source=source,
+            line=line,
+            field="subgroup",
+        )
+    sgs.add(subgroup)
+    if len(sgs) > MAX_SUBGROUPS:
+        raise InputError(
+            f"outcome '{outcome}' has more than {MAX_SUBGROUPS} subgroups; at most {MAX_SUBGROUPS} are allowed",
+            source=source,
+            line=line,
+            field="subgroup",
+        )
