@@ -55,13 +55,13 @@ def _conflicts(summary: pd.DataFrame, labels: Labels | None) -> list[str]:
         return []
     out = []
     text = summary[col].fillna("").astype(str).str.strip()
-    flagged = summary[~text.isin(["", "-", "none", "nan"])]
+    flagged = summary[~text.isin(["", "-", "none", "nan", "ok"])]  # "ok": no diagnosis to warn of
     for diagnosis, g in flagged.groupby(col, sort=False):
-        where = sorted(
-            {estimand_label(r["outcome"], r["subgroup"], labels) for _, r in g.iterrows()},
+        where = sorted(  # in the summary's order (deterministic), the whole-cohort rows last
+            dict.fromkeys(estimand_label(r["outcome"], r["subgroup"], labels) for _, r in g.iterrows()),
             key=lambda x: x.endswith("whole cohort"),
         )
-        fits = sorted({fit_label(r) for _, r in g.iterrows()})
+        fits = list(dict.fromkeys(fit_label(r) for _, r in g.iterrows()))
         out.append(
             f"Power-scaling sensitivity (Kallioinen et al., Stat Comput 2024) finds a {diagnosis} for "
             + "; ".join(where)

@@ -156,32 +156,43 @@ def prior_benefit(run_dir, summary: pd.DataFrame) -> pd.DataFrame | None:
     draws (``prior`` group) of the fit's tree: the share of prior draws of the RD on the outcome's better
     side. In the hierarchical model the named prior sits on the mean subgroup effect, so each estimand's
     prior P(benefit) is not the prior's nominal one. None when no tree has prior draws."""
+    import xarray as xr
+
     from bayes_rescue.data.counts import benefit_sign
     from bayes_rescue.errors import InputError
-    from bayes_rescue.outputs.trees import load_tree, prior_effect_draws, run_tree_path
+    from bayes_rescue.outputs.trees import prior_effect_draws, run_tree_path
 
     mcids = mcid_columns(summary.columns)
     keys = [c for c in ("prior", "bias") if c in summary.columns]
     out = []
     for _, f in (summary.drop_duplicates(keys) if keys else summary.head(1)).iterrows():
-        try:
-            tree = load_tree(run_tree_path(run_dir, prior=str(f.get("prior")), bias=_bias(f)))
-        except (InputError, OSError, ValueError, KeyError):
-            continue
         part = summary
         for k in keys:
             part = part[part[k] == f[k]]
-        for _, r in part.iterrows():
-            try:
-                rd = prior_effect_draws(tree, outcome=r["outcome"], subgroup=r["subgroup"])["rd"]
-            except (InputError, KeyError, ValueError):
-                continue
-            b = benefit_sign(str(r["direction"])) * np.asarray(rd, float).ravel()
-            row = {"prior": f.get("prior"), "bias": _bias(f), "outcome": r["outcome"], "subgroup": r["subgroup"]}
-            row["prior_p_benefit"] = float(np.mean(b > 0))
-            row.update({f"prior_{c}": float(np.mean(b >= m)) for c, m in mcids})
-            out.append(row)
+        try:  # opened lazily: only the prior draws of the RD are read, not the whole tree
+            with xr.open_datatree(run_tree_path(run_dir, prior=str(f.get("prior")), bias=_bias(f))) as tree:
+                out += _prior_rows(tree, f, part, mcids, prior_effect_draws, benefit_sign)
+        except (InputError, OSError, ValueError, KeyError):
+            continue
     return pd.DataFrame(out) if out else None
+
+
+def _prior_rows(tree, fit: pd.Series, part: pd.DataFrame, mcids, prior_effect_draws, benefit_sign) -> list[dict]:
+    """:func:`prior_benefit`'s rows of one fit's tree."""
+    from bayes_rescue.errors import InputError
+
+    rows = []
+    for _, r in part.iterrows():
+        try:
+            rd = prior_effect_draws(tree, outcome=r["outcome"], subgroup=r["subgroup"])["rd"]
+        except (InputError, KeyError, ValueError):
+            continue
+        b = benefit_sign(str(r["direction"])) * np.asarray(rd, float).ravel()
+        row = {"prior": fit.get("prior"), "bias": _bias(fit), "outcome": r["outcome"], "subgroup": r["subgroup"]}
+        row["prior_p_benefit"] = float(np.mean(b > 0))
+        row.update({f"prior_{c}": float(np.mean(b >= m)) for c, m in mcids})
+        rows.append(row)
+    return rows
 
 
 def _label(row: pd.Series) -> str:
