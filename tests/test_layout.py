@@ -175,3 +175,13 @@ def test_the_private_name_checker_finds_each_kind(tmp_path):
     for fragment in ("imports numba", "numba.core.imputils", "nutpie", "pytensor.link.numba", "_with_data"):
         assert any(fragment in b for b in bad), fragment
     assert sum(".user_data" in b or ".jit_fn" in b or ".vm" in b or "nutpie.compile_pymc" in b for b in bad) == 4
+
+
+def test_no_module_over_400_lines():
+    """The project's layout rule: no module of the package over 400 lines (one concern per module)."""
+    long = {
+        str(p.relative_to(ROOT.parent)): n
+        for p in sorted(ROOT.rglob("*.py"))
+        if (n := len(p.read_text("utf-8").splitlines())) > 400
+    }
+    assert not long, long
