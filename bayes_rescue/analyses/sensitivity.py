@@ -45,39 +45,14 @@ from bayes_rescue.analyses.reweighting import (  # noqa: F401 - PARETO_K_MAX, RE
 )
 from bayes_rescue.data.counts import CountsData
 from bayes_rescue.inference.derived import effects
-from bayes_rescue.inference.diagnostics import ESS_MIN
 from bayes_rescue.inference.sampling import DEFAULT_CACHE, ModelCache, sample_gated
-from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.inference.settings import RETRY_MAX_FACTOR, SamplerSettings, retry_settings  # noqa: F401
 from bayes_rescue.model.estimands import estimands
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.priors.spec import EffectPrior, NormalComponent, PriorSpec, ess_patients
 
 SWEEP_SETTINGS = SamplerSettings(draws=1000, tune=500, chains=4, prior_draws=1)
 METHODS = ("auto", "nuts")
-
-
-#: The most a retry multiplies a sweep point's draws by.
-RETRY_MAX_FACTOR = 8
-
-
-def retry_settings(settings: SamplerSettings, ess_min: float | None = None) -> SamplerSettings:
-    """The settings of a sweep point's second attempt: more draws and warm-up, the retry target
-    acceptance, the same seed.
-
-    The draws are multiplied by 2, or, when the first attempt's smallest ESS ``ess_min`` fell short of the
-    gate's minimum, by enough to reach it with a quarter to spare (ESS grows in proportion to the draws:
-    ``ceil(1.25 * ESS_MIN / ess_min)``), at most :data:`RETRY_MAX_FACTOR`. Measured on the bench's
-    200-point grid: a point (centre -1, sd 0.2, robust 0.2) had a bulk ESS of 410 at 1000 draws per
-    chain; a flat doubling left it short again (906), four times the draws gave 1970."""
-    factor = 2
-    if ess_min is not None and ess_min < ESS_MIN:
-        factor = max(2, min(RETRY_MAX_FACTOR, math.ceil(1.25 * ESS_MIN / max(ess_min, 1.0))))
-    return dataclasses.replace(
-        settings,
-        draws=factor * settings.draws,
-        tune=2 * settings.tune,
-        target_accept=settings.retry_target_accept,
-    )
 
 
 def _point_rows(

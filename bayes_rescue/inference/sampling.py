@@ -22,7 +22,7 @@ from bayes_rescue.inference.derived import complete_tree, effects
 from bayes_rescue.inference.diagnostics import Diagnostics
 from bayes_rescue.inference.engine import DEFAULT_CACHE, ModelCache
 from bayes_rescue.inference.results import FitResult, complete_and_gate, gate
-from bayes_rescue.inference.settings import SamplerSettings
+from bayes_rescue.inference.settings import SamplerSettings, retry_settings
 from bayes_rescue.model.build import stack_key
 from bayes_rescue.model.spec import ModelSpec
 from bayes_rescue.versions import package_versions
@@ -58,6 +58,10 @@ PARAMETER_DIMS = {
     "baseline_z": "pooled_cell",
     "log_or_z": "pooled_cell",
 }
+
+
+#: The most a fit's retry multiplies its draws by (a sweep point's may go to 8; a fit's tree is kept).
+FIT_RETRY_MAX_FACTOR = 4
 
 
 def sample_tree(
@@ -182,7 +186,10 @@ def fit(
     retry: bool = True,
     cache: ModelCache | None = None,
 ) -> FitResult:
-    """Sample ``spec``; check diagnostics; retry once at a higher target acceptance if they fail.
+    """Sample ``spec``; check diagnostics; if they fail, retry once with
+    :func:`~bayes_rescue.inference.settings.retry_settings` (the retry target acceptance, twice the warm-up,
+    and enough more draws for the smallest ESS to reach the gate, at most :data:`FIT_RETRY_MAX_FACTOR` times).
+    The tree records the settings of the attempt it holds.
 
     Returns the result whatever the diagnostics say, and warns (``RuntimeWarning``) when they fail:
     the caller decides whether to stop (the CLI exits non-zero unless ``--keep-going``).
@@ -193,8 +200,9 @@ def fit(
     diag = diagnose(tree, eff, settings.target_accept)
     attempts = 1
     if not diag.passed and retry:
-        tree, eff = _sample_once(spec, settings, settings.retry_target_accept, cache)
-        diag = diagnose(tree, eff, settings.retry_target_accept)
+        settings = retry_settings(settings, min(diag.min_ess_bulk, diag.min_ess_tail), max_factor=FIT_RETRY_MAX_FACTOR)
+        tree, eff = _sample_once(spec, settings, settings.target_accept, cache)
+        diag = diagnose(tree, eff, settings.target_accept)
         attempts = 2
     if not diag.passed:
         warnings.warn(
