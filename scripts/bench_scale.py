@@ -136,7 +136,12 @@ def _targets(results: dict[str, dict], base: float | None) -> list[str]:
     def memory(r: dict) -> float:  # all processes when measured, else the largest one
         return r["peak_tree_pss_mb"] if r["peak_tree_pss_mb"] == r["peak_tree_pss_mb"] else r["peak_rss_mb"]
 
-    if "pat11558" in results:
+    def failed(r: dict, what: str) -> str | None:  # a run that exited non-zero wrote nothing: no target is met
+        return f"{what}: the run exited {r['rc']} (nothing written): targets NOT measured" if r["rc"] else None
+
+    if "pat11558" in results and (msg := failed(results["pat11558"], "RECOVERY (11,558 patients)")):
+        out.append(msg)
+    elif "pat11558" in results:
         r = results["pat11558"]
         wall = f"{r['seconds'] / base:.2f}x bundled (<= 1.2: {ok(r['seconds'] <= 1.2 * base)})" if base else "no base"
         out.append(
@@ -144,7 +149,9 @@ def _targets(results: dict[str, dict], base: float | None) -> list[str]:
             f" folder {r['folder_mb']:.1f} MB (<= 10: {ok(r['folder_mb'] <= 10)});"
             f" memory {memory(r):.0f} MB (<= 600: {ok(memory(r) <= 600)})"
         )
-    if "sub200" in results:
+    if "sub200" in results and (msg := failed(results["sub200"], "200 subgroups")):
+        out.append(msg)
+    elif "sub200" in results:
         r = results["sub200"]
         out.append(
             f"200 subgroups ({r['patients']:,} patients): memory {memory(r):.0f} MB (<= 1500: {ok(memory(r) <= 1500)});"
