@@ -195,7 +195,10 @@ def test_export_json_layout_and_draws(run_dir, tmp_path, capsys):
     ref = load_run_draws(run_dir, outcome="mrs_0_2", subgroup="mild_anterior")
     np.testing.assert_array_equal(frame["log_or"].to_numpy(), ref["log_or"].ravel())
     np.testing.assert_array_equal(frame["p_control"].to_numpy(), ref["p_control"].ravel())
-    assert len(frame) == 600 and frame["chain"].max() == 1 and frame["draw"].max() == 299
+    # 2 chains x 300 draws, or the retry's longer run (the small fit may fail the gate; see sampling.fit)
+    chains, draws = ref["log_or"].shape
+    assert chains == 2 and draws in (300, 600, 900, 1200)
+    assert len(frame) == chains * draws and frame["chain"].max() == 1 and frame["draw"].max() == draws - 1
 
 
 def test_export_refuses_to_overwrite_and_bad_input(run_dir, tmp_path, capsys):
